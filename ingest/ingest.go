@@ -1,0 +1,261 @@
+// Package ingest applies the result of one finished job run to the store:
+// it merges observations into assets (recording a history version for
+// every change), marks hosts the scope covered but the run did not find as
+// down, asks the rules engine what each changed asset breaks, and moves
+// deviations through their lifecycle. Each batch of assets and the
+// deviations they cause commit in one transaction, so a crash leaves no
+// asset whose deviations disagree with it.
+//
+// Only finished runs reach this package: a failed, timed-out or cancelled
+// run is never applied, so it can neither close ports nor resolve
+// deviations.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/store"
+)
+
+// batchSize bounds how many assets one transaction holds; Badger refuses
+// transactions larger than a fraction of its memtable.
+const batchSize = 256
+
+// Summary counts what applying one run did.
+type Summary struct {
+	Hosts    int `json:"hosts"`
+	Changed  int `json:"changed"`
+	Down     int `json:"down"`
+	Opened   int `json:"opened"`
+	Resolved int `json:"resolved"`
+	Skipped  int `json:"skipped"` // observations without an IP address
+}
+
+// Applier writes runs into a store, judged by the engine current at the
+// time of each batch.
+type Applier struct {
+	Store  *store.Store
+	Engine func() *rules.Engine
+	Now    func() time.Time
+}
+
+// Apply merges a finished run. run identifies the job; scope is what the
+// run covered.
+func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observation, scope sdk.Scope) (Summary, error) {
+	var sum Summary
+	now := a.now()
+	var state store.JobState
+	if err := a.Store.View(ctx, func(t *store.Txn) error {
+		var err error
+		state, err = t.JobState(run.Tenant, run.Job)
+		return err
+	}); err != nil {
+		return sum, fmt.Errorf("ingest: read job state: %w", err)
+	}
+	ref := model.RunRef{Source: run.Source, Job: run.Job, RunID: run.ID, Baseline: state.SucceededCount == 0}
+
+	byIP := make(map[netip.Addr]int, len(obs))
+	var ordered []sdk.Observation
+	for _, o := range obs {
+		ip, ok := o.IP()
+		if !ok {
+			sum.Skipped++
+			continue
+		}
+		if i, dup := byIP[ip]; dup {
+			ordered[i] = o // a later report of the same host wins
+			continue
+		}
+		byIP[ip] = len(ordered)
+		ordered = append(ordered, o)
+	}
+	sum.Hosts = len(ordered)
+
+	seen := make(map[string]bool, len(ordered))
+	for start := 0; start < len(ordered); start += batchSize {
+		end := min(start+batchSize, len(ordered))
+		batch := ordered[start:end]
+		if err := a.Store.Update(ctx, func(t *store.Txn) error {
+			for _, o := range batch {
+				ip, _ := o.IP()
+				prev, id, err := lookup(t, run.Tenant, ip)
+				if err != nil {
+					return err
+				}
+				next, changes := model.Merge(prev, run.Tenant, id, o, scope, ref, now)
+				seen[id] = true
+				if err := a.write(t, prev, &next, changes, ref, now, &sum); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return sum, fmt.Errorf("ingest: apply run %s: %w", run.ID, err)
+		}
+	}
+
+	// Hosts the scope covered that the run did not find are down.
+	var absent []string
+	if err := a.Store.View(ctx, func(t *store.Txn) error {
+		for _, p := range scope.Prefixes {
+			if err := t.AssetIDsInPrefix(run.Tenant, p, func(id string) error {
+				if !seen[id] {
+					seen[id] = true
+					absent = append(absent, id)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return sum, fmt.Errorf("ingest: find absent hosts: %w", err)
+	}
+	for start := 0; start < len(absent); start += batchSize {
+		ids := absent[start:min(start+batchSize, len(absent))]
+		if err := a.Store.Update(ctx, func(t *store.Txn) error {
+			for _, id := range ids {
+				prev, err := t.Asset(run.Tenant, id)
+				if err != nil {
+					return err
+				}
+				next, changes := model.MarkAbsent(*prev, scope, ref, now)
+				if prev.Status == sdk.StatusUp {
+					sum.Down++
+				}
+				if err := a.write(t, prev, &next, changes, ref, now, &sum); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return sum, fmt.Errorf("ingest: mark absent hosts of run %s: %w", run.ID, err)
+		}
+	}
+	return sum, nil
+}
+
+// Reevaluate judges every asset of tenant again, for a new rule set or the
+// passing of time (stale scans). Assets do not change.
+func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error) {
+	var sum Summary
+	now := a.now()
+	var ids []string
+	if err := a.Store.View(ctx, func(t *store.Txn) error {
+		return t.ForEachAsset(tenant, func(as *model.Asset) error {
+			ids = append(ids, as.ID)
+			return nil
+		})
+	}); err != nil {
+		return sum, fmt.Errorf("ingest: list assets: %w", err)
+	}
+	for start := 0; start < len(ids); start += batchSize {
+		batch := ids[start:min(start+batchSize, len(ids))]
+		if err := a.Store.Update(ctx, func(t *store.Txn) error {
+			for _, id := range batch {
+				as, err := t.Asset(tenant, id)
+				if err != nil {
+					return err
+				}
+				if err := a.judge(t, as, now, &sum); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return sum, fmt.Errorf("ingest: re-evaluate: %w", err)
+		}
+	}
+	return sum, nil
+}
+
+func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.Change, ref model.RunRef, now time.Time, sum *Summary) error {
+	if prev != nil {
+		next.Version = prev.Version
+	}
+	if len(changes) > 0 {
+		next.Version++
+		sum.Changed++
+		if err := t.AppendVersion(next.Tenant, &model.Version{
+			AssetID: next.ID, Version: next.Version, Time: now, Source: ref.Source,
+			Job: ref.Job, RunID: ref.RunID, Changes: changes, Asset: *next,
+		}); err != nil {
+			return err
+		}
+	}
+	if err := t.PutAsset(next); err != nil {
+		return err
+	}
+	return a.judge(t, next, now, sum)
+}
+
+func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, sum *Summary) error {
+	findings := a.Engine().Evaluate(as, now, nil)
+	existing, err := t.DeviationsOfAsset(as.Tenant, as.ID)
+	if err != nil {
+		return err
+	}
+	if len(findings) == 0 && !anyActive(existing) {
+		return nil
+	}
+	for _, d := range model.Reconcile(as.Tenant, as, existing, findings, now) {
+		switch {
+		case d.State == model.StateResolved:
+			sum.Resolved++
+		case d.OpenedAt.Equal(now):
+			sum.Opened++
+		}
+		if err := t.PutDeviation(&d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func anyActive(ds []model.Deviation) bool {
+	for i := range ds {
+		if ds[i].Active() {
+			return true
+		}
+	}
+	return false
+}
+
+func lookup(t *store.Txn, tenant string, ip netip.Addr) (*model.Asset, string, error) {
+	id, err := t.AssetIDByIP(tenant, ip)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, AssetID(tenant, ip), nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	prev, err := t.Asset(tenant, id)
+	if err != nil {
+		return nil, "", err
+	}
+	return prev, id, nil
+}
+
+// AssetID derives the id of an asset first known by its address, so the
+// same host gets the same id in every data dir.
+func AssetID(tenant string, ip netip.Addr) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + ip.String()))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (a *Applier) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}

@@ -1,0 +1,223 @@
+package ingest
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/store"
+)
+
+type fixture struct {
+	t      *testing.T
+	st     *store.Store
+	app    *Applier
+	now    time.Time
+	runs   int
+	engine *rules.Engine
+}
+
+func newFixture(t *testing.T, rs ...rules.Rule) *fixture {
+	t.Helper()
+	st, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eng, err := rules.Compile(rs, map[string]time.Duration{"scan": time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, st: st, engine: eng, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	f.app = &Applier{Store: st, Engine: func() *rules.Engine { return f.engine }, Now: func() time.Time { return f.now }}
+	return f
+}
+
+func scope(prefix, tcp string) sdk.Scope {
+	r, err := sdk.ParsePortRanges(tcp)
+	if err != nil {
+		panic(err)
+	}
+	return sdk.Scope{Prefixes: []netip.Prefix{netip.MustParsePrefix(prefix)}, Ports: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: r}}
+}
+
+func host(ip string, tcpOpen ...uint16) sdk.Observation {
+	o := sdk.Observation{Addresses: []sdk.Address{{Addr: ip, Type: "ipv4"}}, Status: sdk.StatusUp}
+	for _, p := range tcpOpen {
+		o.Services = append(o.Services, sdk.Service{Protocol: sdk.TCP, Port: p, State: "open"})
+	}
+	return o
+}
+
+// run applies one successful run and marks the job as having succeeded,
+// as the daemon's executor does.
+func (f *fixture) run(sc sdk.Scope, obs ...sdk.Observation) Summary {
+	f.t.Helper()
+	f.runs++
+	f.now = f.now.Add(time.Minute)
+	r := &model.Run{ID: "r" + string(rune('0'+f.runs)), Tenant: model.DefaultTenant, Job: "scan", Source: "nmap"}
+	sum, err := f.app.Apply(context.Background(), r, obs, sc)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.st.Update(context.Background(), func(t *store.Txn) error {
+		s, _ := t.JobState(r.Tenant, r.Job)
+		s.SucceededCount++
+		return t.PutJobState(r.Tenant, r.Job, s)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return sum
+}
+
+// active lists active deviations as "kind host proto/port rule severity state".
+func (f *fixture) active() []string {
+	f.t.Helper()
+	var out []string
+	if err := f.st.View(context.Background(), func(t *store.Txn) error {
+		return t.ForEachDeviation(model.DefaultTenant, func(d *model.Deviation) error {
+			if d.Active() {
+				out = append(out, strings.Join([]string{string(d.Kind), d.Subject(), d.Rule, string(d.Severity)}, " "))
+			}
+			return nil
+		})
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func expectActive(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("active deviations:\n got: %q\nwant: %q", got, want)
+	}
+}
+
+var webRule = rules.Rule{
+	Name: "web", CIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	Allowed:      map[sdk.Protocol]sdk.PortRanges{sdk.TCP: {{First: 22, Last: 22}, {First: 443, Last: 443}}},
+	Required:     map[sdk.Protocol]sdk.PortRanges{sdk.TCP: {{First: 22, Last: 22}}},
+	UnknownHosts: model.SeverityWarning,
+	Severity:     model.SeverityCritical,
+}
+
+func TestUnexpectedPortOpensAndResolvesInsideScopeOnly(t *testing.T) {
+	f := newFixture(t, webRule)
+	sum := f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
+	if sum.Opened != 1 || sum.Hosts != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
+
+	// A run that did not look at port 80 says nothing about it.
+	f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22))
+	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
+
+	// A run whose scope holds port 80 and did not find it open resolves it.
+	sum = f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22))
+	if sum.Resolved != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	expectActive(t, f.active())
+}
+
+func TestMissingRequiredPortOnlyWhenScanned(t *testing.T) {
+	f := newFixture(t, webRule)
+	f.run(scope("127.0.0.0/24", "443"), host("127.0.0.1", 443))
+	expectActive(t, f.active()) // 22 was never scanned: unknown, not missing
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 443))
+	expectActive(t, f.active(), "missing_port 127.0.0.1 tcp/22 web critical")
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 443))
+	expectActive(t, f.active())
+}
+
+func TestUnknownHostOnlyAfterBaseline(t *testing.T) {
+	f := newFixture(t, webRule)
+	f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22))
+	expectActive(t, f.active())
+	f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22), host("127.0.0.7", 22))
+	expectActive(t, f.active(), "unknown_host 127.0.0.7 web warning")
+	// The host leaves: it is down, the unknown-host deviation resolves.
+	sum := f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22))
+	if sum.Down != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	expectActive(t, f.active())
+}
+
+func TestAbsentHostOutsideScopeIsUntouched(t *testing.T) {
+	f := newFixture(t, webRule)
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80), host("127.0.1.1", 22, 81))
+	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical", "unexpected_port 127.0.1.1 tcp/81 web critical")
+	// Only 127.0.0.0/24 scanned this time, and nothing answered there.
+	sum := f.run(scope("127.0.0.0/24", "1-1024"))
+	if sum.Down != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	expectActive(t, f.active(), "unexpected_port 127.0.1.1 tcp/81 web critical")
+}
+
+func TestHistoryRecordsEveryChangeAndNothingElse(t *testing.T) {
+	f := newFixture(t, webRule)
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22))
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22)) // no change
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
+	id := AssetID(model.DefaultTenant, netip.MustParseAddr("127.0.0.1"))
+	var hist []model.Version
+	if err := f.st.View(context.Background(), func(t *store.Txn) error {
+		var err error
+		hist, err = t.History(model.DefaultTenant, id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 {
+		t.Fatalf("want 2 versions, got %d: %+v", len(hist), hist)
+	}
+	last := hist[1]
+	if last.Version != 2 || len(last.Changes) != 1 || last.Changes[0].Key != "tcp/80" || last.Changes[0].To != "open" {
+		t.Fatalf("second version: %+v", last)
+	}
+}
+
+func TestReopenKeepsStableID(t *testing.T) {
+	f := newFixture(t, webRule)
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22))
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
+	var devs []model.Deviation
+	f.st.View(context.Background(), func(t *store.Txn) error {
+		return t.ForEachDeviation(model.DefaultTenant, func(d *model.Deviation) error { devs = append(devs, *d); return nil })
+	})
+	if len(devs) != 1 || devs[0].Occurrences != 2 || devs[0].State != model.StateOpen {
+		t.Fatalf("deviations: %+v", devs)
+	}
+}
+
+func TestReevaluateAppliesNewRulesAndStaleness(t *testing.T) {
+	f := newFixture(t)
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
+	expectActive(t, f.active())
+	stale := webRule
+	stale.StaleAfter = 2
+	eng, err := rules.Compile([]rules.Rule{stale}, map[string]time.Duration{"scan": time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.engine = eng
+	if _, err := f.app.Reevaluate(context.Background(), model.DefaultTenant); err != nil {
+		t.Fatal(err)
+	}
+	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
+	f.now = f.now.Add(3 * time.Hour)
+	f.app.Reevaluate(context.Background(), model.DefaultTenant)
+	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical", "stale_scan 127.0.0.1 web critical")
+	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
+	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
+}

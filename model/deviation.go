@@ -1,0 +1,127 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sollwert/sollwert/sdk"
+)
+
+// Kind names the way an expectation is broken.
+type Kind string
+
+// Deviation kinds.
+const (
+	KindUnexpectedPort Kind = "unexpected_port"
+	KindMissingPort    Kind = "missing_port"
+	KindUnknownHost    Kind = "unknown_host"
+	KindStaleScan      Kind = "stale_scan"
+)
+
+// Severity orders how loud a deviation is.
+type Severity string
+
+// Severities, from quiet to loud.
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// ParseSeverity accepts the severities by name.
+func ParseSeverity(s string) (Severity, error) {
+	switch Severity(s) {
+	case SeverityInfo, SeverityWarning, SeverityCritical:
+		return Severity(s), nil
+	}
+	return "", fmt.Errorf("severity %q is not one of info, warning, critical", s)
+}
+
+// Rank orders severities: info 1, warning 2, critical 3.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityInfo:
+		return 1
+	case SeverityWarning:
+		return 2
+	case SeverityCritical:
+		return 3
+	}
+	return 0
+}
+
+// State is where a deviation stands in its lifecycle.
+type State string
+
+// Deviation states.
+const (
+	StateOpen         State = "open"
+	StateAcknowledged State = "acknowledged"
+	StateResolved     State = "resolved"
+)
+
+// Finding is what the rules engine says about one asset: one rule broken
+// in one way. The store turns findings into deviations.
+type Finding struct {
+	Rule     string       `json:"rule"`
+	Kind     Kind         `json:"kind"`
+	Severity Severity     `json:"severity"`
+	Protocol sdk.Protocol `json:"protocol,omitempty"`
+	Port     uint16       `json:"port,omitempty"`
+	Detail   string       `json:"detail"`
+}
+
+// DeviationID is stable for one (tenant, rule, asset, kind, port), so the
+// same problem keeps its id across scans, restarts and reopenings.
+func DeviationID(tenant, assetID string, f Finding) string {
+	h := sha256.New()
+	for _, part := range []string{tenant, f.Rule, assetID, string(f.Kind), string(f.Protocol), strconv.Itoa(int(f.Port))} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Deviation is a finding with a lifecycle.
+type Deviation struct {
+	ID       string       `json:"id"`
+	Tenant   string       `json:"tenant"`
+	Rule     string       `json:"rule"`
+	Kind     Kind         `json:"kind"`
+	Severity Severity     `json:"severity"`
+	State    State        `json:"state"`
+	AssetID  string       `json:"asset_id"`
+	Host     string       `json:"host"`
+	Protocol sdk.Protocol `json:"protocol,omitempty"`
+	Port     uint16       `json:"port,omitempty"`
+	Detail   string       `json:"detail"`
+	// FirstSeen is the first time ever; OpenedAt starts the current episode.
+	FirstSeen   time.Time  `json:"first_seen"`
+	OpenedAt    time.Time  `json:"opened_at"`
+	LastSeen    time.Time  `json:"last_seen"`
+	ResolvedAt  *time.Time `json:"resolved_at,omitempty"`
+	Occurrences int        `json:"occurrences"`
+	Ack         *Ack       `json:"ack,omitempty"`
+}
+
+// Ack records who accepted a deviation, why and until when.
+type Ack struct {
+	By      string     `json:"by"`
+	Comment string     `json:"comment"`
+	At      time.Time  `json:"at"`
+	Until   *time.Time `json:"until,omitempty"`
+}
+
+// Active reports whether the deviation is not resolved.
+func (d *Deviation) Active() bool { return d.State != StateResolved }
+
+// Subject names what the deviation is about, for one-line output.
+func (d *Deviation) Subject() string {
+	if d.Port != 0 {
+		return fmt.Sprintf("%s %s/%d", d.Host, d.Protocol, d.Port)
+	}
+	return d.Host
+}

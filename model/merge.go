@@ -1,0 +1,228 @@
+package model
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sollwert/sollwert/sdk"
+)
+
+// RunRef names the run whose result is being merged.
+type RunRef struct {
+	Source string
+	Job    string
+	RunID  string
+	// Baseline is true while the job has never finished a run: hosts it
+	// finds then are the starting inventory, not unknown hosts.
+	Baseline bool
+}
+
+// Merge returns the asset after obs, seen inside scope, and the changes
+// that make a new history version. prev is nil for a host never seen.
+//
+// Absence only counts inside the scope: a port of a scanned protocol that
+// lies in the scope's range and is not reported open is closed now; ports
+// outside the scope keep what earlier runs said.
+func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope, run RunRef, now time.Time) (Asset, []Change) {
+	var next Asset
+	var changes []Change
+	if prev == nil {
+		next = Asset{ID: id, Tenant: tenant, FirstSeen: now, Unknown: !run.Baseline}
+		changes = append(changes, Change{Field: "asset", To: "discovered"})
+	} else {
+		next = prev.clone()
+	}
+
+	status := obs.Status
+	if status == "" {
+		status = sdk.StatusUp
+	}
+	if next.Status != status {
+		if prev != nil {
+			changes = append(changes, Change{Field: "status", From: next.Status, To: status})
+		}
+		next.Status = status
+	}
+
+	for _, a := range obs.Addresses {
+		if !slices.ContainsFunc(next.Addresses, func(b sdk.Address) bool { return b.Addr == a.Addr }) {
+			next.Addresses = append(next.Addresses, a)
+			if prev != nil {
+				changes = append(changes, Change{Field: "address", To: a.Addr})
+			}
+		}
+	}
+	if len(obs.Hostnames) > 0 && !slices.Equal(next.Hostnames, obs.Hostnames) {
+		changes = append(changes, Change{Field: "hostnames", From: fmt.Sprint(next.Hostnames), To: fmt.Sprint(obs.Hostnames)})
+		next.Hostnames = slices.Clone(obs.Hostnames)
+	}
+	if obs.OS != "" && obs.OS != next.OS {
+		changes = append(changes, Change{Field: "os", From: next.OS, To: obs.OS})
+		next.OS = obs.OS
+	}
+	next.Facts, changes = mergeMap("fact", next.Facts, obs.Facts, changes)
+	next.Labels, changes = mergeMap("label", next.Labels, obs.Labels, changes)
+
+	if status == sdk.StatusUp {
+		next.Services, changes = mergeServices(next.Services, obs.Services, scope, now, changes)
+		next.LastSeen = now
+	} else {
+		next.Services, changes = closeInScope(next.Services, scope, changes)
+	}
+	next.Scanned = unionScanned(next.Scanned, scope.Ports)
+	if run.Source != "" && !slices.Contains(next.Sources, run.Source) {
+		next.Sources = append(next.Sources, run.Source)
+		sort.Strings(next.Sources)
+	}
+	next.LastScanned = now
+	next.LastScannedBy = run.Job
+	return next, changes
+}
+
+// MarkAbsent returns the asset after a run whose scope covered its address
+// did not find it: it is down, and every port in scope is closed.
+func MarkAbsent(prev Asset, scope sdk.Scope, run RunRef, now time.Time) (Asset, []Change) {
+	next := prev.clone()
+	var changes []Change
+	if next.Status != sdk.StatusDown {
+		changes = append(changes, Change{Field: "status", From: next.Status, To: sdk.StatusDown})
+		next.Status = sdk.StatusDown
+	}
+	next.Services, changes = closeInScope(next.Services, scope, changes)
+	next.Scanned = unionScanned(next.Scanned, scope.Ports)
+	next.LastScanned = now
+	next.LastScannedBy = run.Job
+	return next, changes
+}
+
+func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time.Time, changes []Change) ([]Service, []Change) {
+	open := make(map[svcKey]sdk.Service, len(seen))
+	for _, s := range seen {
+		if s.Open() {
+			open[svcKey{s.Protocol, s.Port}] = s
+		}
+	}
+	out := make([]Service, 0, len(have)+len(open))
+	for _, h := range have {
+		k := svcKey{h.Protocol, h.Port}
+		if s, ok := open[k]; ok {
+			delete(open, k)
+			updated := h
+			updated.State, updated.Name, updated.Product, updated.Version = s.State, s.Name, s.Product, s.Version
+			if updated.Name != h.Name || updated.Product != h.Product || updated.Version != h.Version || updated.State != h.State {
+				changes = append(changes, Change{Field: "service", Key: k.String(), From: h.describe(), To: updated.describe()})
+			}
+			out = append(out, updated)
+			continue
+		}
+		if inScope(scope, h.Protocol, h.Port) {
+			changes = append(changes, Change{Field: "service", Key: k.String(), From: h.describe(), To: "closed"})
+			continue
+		}
+		out = append(out, h)
+	}
+	added := make([]Service, 0, len(open))
+	for _, s := range open {
+		added = append(added, Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now})
+	}
+	sortServices(added)
+	for _, svc := range added {
+		changes = append(changes, Change{Field: "service", Key: svcKey{svc.Protocol, svc.Port}.String(), From: "closed", To: svc.describe()})
+	}
+	out = append(out, added...)
+	sortServices(out)
+	return out, changes
+}
+
+func closeInScope(have []Service, scope sdk.Scope, changes []Change) ([]Service, []Change) {
+	out := have[:0:0]
+	for _, h := range have {
+		if inScope(scope, h.Protocol, h.Port) {
+			changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: "closed"})
+			continue
+		}
+		out = append(out, h)
+	}
+	return out, changes
+}
+
+func inScope(scope sdk.Scope, p sdk.Protocol, port uint16) bool {
+	r, ok := scope.Ports[p]
+	return ok && r.Contains(port)
+}
+
+func unionScanned(have map[sdk.Protocol]sdk.PortRanges, add map[sdk.Protocol]sdk.PortRanges) map[sdk.Protocol]sdk.PortRanges {
+	if len(add) == 0 {
+		return have
+	}
+	out := make(map[sdk.Protocol]sdk.PortRanges, len(have)+len(add))
+	maps.Copy(out, have)
+	for p, r := range add {
+		out[p] = out[p].Union(r)
+	}
+	return out
+}
+
+func mergeMap(field string, have, add map[string]string, changes []Change) (map[string]string, []Change) {
+	if len(add) == 0 {
+		return have, changes
+	}
+	out := maps.Clone(have)
+	if out == nil {
+		out = make(map[string]string, len(add))
+	}
+	keys := slices.Sorted(maps.Keys(add))
+	for _, k := range keys {
+		if old, ok := out[k]; !ok || old != add[k] {
+			changes = append(changes, Change{Field: field, Key: k, From: old, To: add[k]})
+			out[k] = add[k]
+		}
+	}
+	return out, changes
+}
+
+type svcKey struct {
+	proto sdk.Protocol
+	port  uint16
+}
+
+func (k svcKey) String() string { return string(k.proto) + "/" + strconv.Itoa(int(k.port)) }
+
+func (s Service) describe() string {
+	d := s.State
+	if s.Name != "" {
+		d += " " + s.Name
+	}
+	if s.Product != "" {
+		d += " " + s.Product
+	}
+	if s.Version != "" {
+		d += " " + s.Version
+	}
+	return d
+}
+
+func sortServices(s []Service) {
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].Protocol != s[j].Protocol {
+			return s[i].Protocol < s[j].Protocol
+		}
+		return s[i].Port < s[j].Port
+	})
+}
+
+func (a Asset) clone() Asset {
+	b := a
+	b.Addresses = slices.Clone(a.Addresses)
+	b.Hostnames = slices.Clone(a.Hostnames)
+	b.Services = slices.Clone(a.Services)
+	b.Sources = slices.Clone(a.Sources)
+	b.Facts = maps.Clone(a.Facts)
+	b.Labels = maps.Clone(a.Labels)
+	b.Scanned = maps.Clone(a.Scanned)
+	return b
+}

@@ -1,0 +1,204 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/sdk"
+)
+
+// protocols the engine keeps per-rule port sets for, in array order.
+var protocols = [...]sdk.Protocol{sdk.TCP, sdk.UDP, sdk.SCTP}
+
+func protoIndex(p sdk.Protocol) int {
+	switch p {
+	case sdk.TCP:
+		return 0
+	case sdk.UDP:
+		return 1
+	case sdk.SCTP:
+		return 2
+	}
+	return -1
+}
+
+type portSet struct {
+	set    bool
+	ranges sdk.PortRanges
+}
+
+type compiled struct {
+	Rule
+	allowed  [len(protocols)]portSet
+	required [len(protocols)]portSet
+}
+
+// Engine evaluates assets against a compiled set of rules.
+type Engine struct {
+	rules     []compiled
+	byName    map[string]int
+	byTenant  map[string]*prefixIndex
+	intervals map[string]time.Duration
+}
+
+// Compile builds an engine. intervals gives each job's schedule interval,
+// which stale-scan checks multiply by a rule's StaleAfter.
+func Compile(rs []Rule, intervals map[string]time.Duration) (*Engine, error) {
+	e := &Engine{
+		byName:    make(map[string]int, len(rs)),
+		byTenant:  map[string]*prefixIndex{},
+		intervals: intervals,
+	}
+	for i, r := range rs {
+		key := r.Tenant + "\x00" + r.Name
+		if _, dup := e.byName[key]; dup {
+			return nil, fmt.Errorf("rule %q is defined twice", r.Name)
+		}
+		if r.Severity == "" {
+			r.Severity = model.SeverityWarning
+		}
+		if r.Tenant == "" {
+			r.Tenant = model.DefaultTenant
+		}
+		c := compiled{Rule: r}
+		for p, ranges := range r.Allowed {
+			idx := protoIndex(p)
+			if idx < 0 {
+				return nil, fmt.Errorf("rule %q: unknown protocol %q", r.Name, p)
+			}
+			c.allowed[idx] = portSet{set: true, ranges: ranges.Normalize()}
+		}
+		for p, ranges := range r.Required {
+			idx := protoIndex(p)
+			if idx < 0 {
+				return nil, fmt.Errorf("rule %q: unknown protocol %q", r.Name, p)
+			}
+			c.required[idx] = portSet{set: true, ranges: ranges.Normalize()}
+		}
+		e.rules = append(e.rules, c)
+		e.byName[key] = i
+		idx := e.byTenant[r.Tenant]
+		if idx == nil {
+			idx = newPrefixIndex()
+			e.byTenant[r.Tenant] = idx
+		}
+		for _, p := range r.CIDRs {
+			idx.add(p, int32(i))
+		}
+	}
+	return e, nil
+}
+
+// Rules returns the compiled rules in configuration order.
+func (e *Engine) Rules() []Rule {
+	out := make([]Rule, len(e.rules))
+	for i := range e.rules {
+		out[i] = e.rules[i].Rule
+	}
+	return out
+}
+
+// Matching appends the names of the rules that select ip in tenant.
+func (e *Engine) Matching(tenant string, ip netip.Addr) []string {
+	idx := e.byTenant[tenant]
+	if idx == nil {
+		return nil
+	}
+	var names []string
+	for _, i := range idx.lookup(ip, nil) {
+		names = append(names, e.rules[i].Name)
+	}
+	return names
+}
+
+// Evaluate appends to out every finding for a at time now.
+func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []model.Finding {
+	idx := e.byTenant[a.Tenant]
+	if idx == nil {
+		return out
+	}
+	ip := a.IP()
+	if !ip.IsValid() {
+		return out
+	}
+	var buf [16]int32
+	for _, ri := range idx.lookup(ip, buf[:0]) {
+		out = e.rules[ri].evaluate(a, now, e.intervals, out)
+	}
+	return out
+}
+
+func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]time.Duration, out []model.Finding) []model.Finding {
+	if a.Status == sdk.StatusUp {
+		for i := range a.Services {
+			s := &a.Services[i]
+			pi := protoIndex(s.Protocol)
+			if pi < 0 {
+				continue
+			}
+			if allowed := &c.allowed[pi]; allowed.set && !allowed.ranges.Contains(s.Port) {
+				out = append(out, model.Finding{
+					Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
+					Protocol: s.Protocol, Port: s.Port,
+					Detail: fmt.Sprintf("%s/%d is open%s but not allowed by %q", s.Protocol, s.Port, serviceSuffix(s), c.Name),
+				})
+			}
+		}
+		for pi := range c.required {
+			req := &c.required[pi]
+			if !req.set {
+				continue
+			}
+			proto := protocols[pi]
+			scanned := a.Scanned[proto]
+			for _, r := range req.ranges {
+				for port := uint32(r.First); port <= uint32(r.Last); port++ {
+					p := uint16(port)
+					if scanned.Contains(p) && !hasOpen(a.Services, proto, p) {
+						out = append(out, model.Finding{
+							Rule: c.Name, Kind: model.KindMissingPort, Severity: c.Severity,
+							Protocol: proto, Port: p,
+							Detail: fmt.Sprintf("%s/%d is required by %q but closed", proto, p, c.Name),
+						})
+					}
+				}
+			}
+		}
+		if c.UnknownHosts != "" && a.Unknown {
+			out = append(out, model.Finding{
+				Rule: c.Name, Kind: model.KindUnknownHost, Severity: c.UnknownHosts,
+				Detail: fmt.Sprintf("host %s appeared on %s and no earlier scan knew it", a.Host(), a.FirstSeen.UTC().Format(time.RFC3339)),
+			})
+		}
+	}
+	if c.StaleAfter > 0 && a.LastScannedBy != "" {
+		if interval := intervals[a.LastScannedBy]; interval > 0 {
+			limit := time.Duration(c.StaleAfter) * interval
+			if age := now.Sub(a.LastScanned); age > limit {
+				out = append(out, model.Finding{
+					Rule: c.Name, Kind: model.KindStaleScan, Severity: c.Severity,
+					Detail: fmt.Sprintf("last successful scan by job %q was %s ago (limit %s)", a.LastScannedBy, age.Round(time.Second), limit),
+				})
+			}
+		}
+	}
+	return out
+}
+
+func hasOpen(services []model.Service, proto sdk.Protocol, port uint16) bool {
+	for i := range services {
+		if services[i].Port == port && services[i].Protocol == proto {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceSuffix(s *model.Service) string {
+	if s.Name == "" {
+		return ""
+	}
+	return " (" + s.Name + ")"
+}

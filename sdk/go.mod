@@ -1,0 +1,3 @@
+module github.com/sollwert/sollwert/sdk
+
+go 1.24

@@ -1,0 +1,72 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Source produces observations. Implementations must honour ctx: when it
+// is cancelled or its deadline passes, Discover returns promptly with an
+// error, and the host treats the whole run as failed.
+type Source interface {
+	// Describe says what the source is and what its configuration holds.
+	Describe(ctx context.Context) (Description, error)
+	// Validate checks a configuration without touching the network. A bad
+	// configuration yields a *ValidationError so the host can point at the
+	// offending field in the user's file.
+	Validate(ctx context.Context, config json.RawMessage) error
+	// Discover runs once. It hands observations to emit in batches as it
+	// goes and returns the scope it covered. A non-nil error means the run
+	// did not finish: nothing it emitted may be taken as complete.
+	Discover(ctx context.Context, req DiscoverRequest, emit Emitter) (Result, error)
+}
+
+// Emitter receives batches of observations during Discover. An error from
+// Emit (for example the host is shutting down) must end Discover.
+type Emitter interface {
+	Emit(ctx context.Context, batch []Observation) error
+}
+
+// EmitterFunc adapts a function to Emitter.
+type EmitterFunc func(ctx context.Context, batch []Observation) error
+
+// Emit calls f.
+func (f EmitterFunc) Emit(ctx context.Context, batch []Observation) error { return f(ctx, batch) }
+
+// DiscoverRequest is what the host hands a source for one run.
+type DiscoverRequest struct {
+	// Config is the job's source configuration as a JSON object.
+	Config json.RawMessage `json:"config"`
+	// Job and Tenant name the run's owner; sources may use them in logs.
+	Job    string `json:"job"`
+	Tenant string `json:"tenant"`
+	// RunID identifies this run in logs on both sides.
+	RunID string `json:"run_id"`
+}
+
+// Result closes a successful run.
+type Result struct {
+	// Scope is what the run looked at. Only inside it may the host read
+	// absence as "closed" or "gone".
+	Scope Scope `json:"scope"`
+	// Warnings are things the user should see that did not fail the run.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Description identifies a source and its configuration schema.
+type Description struct {
+	Name    string  `json:"name"`
+	Version string  `json:"version"`
+	Fields  []Field `json:"fields,omitempty"`
+	// Observes lists what the source can see, e.g. "services", "os",
+	// "interfaces", "instances".
+	Observes []string `json:"observes,omitempty"`
+}
+
+// Field documents one configuration attribute.
+type Field struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"` // string, number, bool, list(string), duration
+	Required    bool   `json:"required,omitempty"`
+	Description string `json:"description,omitempty"`
+}

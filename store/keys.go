@@ -1,0 +1,77 @@
+package store
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Key layout. Every record key carries its tenant; tenant, job and rule
+// names never contain '/', so prefixes cannot collide. Integers are big
+// endian so that byte order is numeric order.
+//
+//	m/schema                              schema version
+//	a/TENANT/ASSET                        current asset
+//	h/TENANT/ASSET/VERSION(8)             asset version (history)
+//	i/TENANT/IP(16)                       address index -> asset id
+//	d/TENANT/DEVIATION                    deviation
+//	e/TENANT/ASSET/DEVIATION              deviations of an asset (empty value)
+//	r/TENANT/JOB/START(8)RUN              job run
+//	j/TENANT/JOB                          job state (last success, ...)
+const (
+	prefixAsset     = "a/"
+	prefixHistory   = "h/"
+	prefixIP        = "i/"
+	prefixDeviation = "d/"
+	prefixAssetDevs = "e/"
+	prefixRun       = "r/"
+	prefixJob       = "j/"
+	keySchema       = "m/schema"
+)
+
+func assetKey(tenant, id string) []byte { return []byte(prefixAsset + tenant + "/" + id) }
+
+func assetPrefix(tenant string) []byte { return []byte(prefixAsset + tenant + "/") }
+
+func historyPrefix(tenant, id string) []byte {
+	return []byte(prefixHistory + tenant + "/" + id + "/")
+}
+
+func historyKey(tenant, id string, version uint64) []byte {
+	return binary.BigEndian.AppendUint64(historyPrefix(tenant, id), version)
+}
+
+func ipPrefix(tenant string) []byte { return []byte(prefixIP + tenant + "/") }
+
+func ipKey(tenant string, ip netip.Addr) []byte {
+	a := ip.As16() // IPv4 as ::ffff:a.b.c.d keeps a CIDR one contiguous key range
+	return append(ipPrefix(tenant), a[:]...)
+}
+
+func deviationKey(tenant, id string) []byte { return []byte(prefixDeviation + tenant + "/" + id) }
+
+func deviationPrefix(tenant string) []byte { return []byte(prefixDeviation + tenant + "/") }
+
+func assetDevPrefix(tenant, assetID string) []byte {
+	return []byte(prefixAssetDevs + tenant + "/" + assetID + "/")
+}
+
+func runPrefix(tenant, job string) []byte { return []byte(prefixRun + tenant + "/" + job + "/") }
+
+func runKey(tenant, job string, startNanos int64, id string) []byte {
+	k := binary.BigEndian.AppendUint64(runPrefix(tenant, job), uint64(startNanos))
+	return append(k, id...)
+}
+
+func jobKey(tenant, job string) []byte { return []byte(prefixJob + tenant + "/" + job) }
+
+// prefixEnd returns the first key after every key starting with p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+)
+
+// SchemaVersion is the layout this build reads and writes. Bump it, and add
+// a migration, whenever a key or an encoding changes incompatibly.
+const SchemaVersion = 1
+
+// ErrNotFound is returned for records that do not exist.
+var ErrNotFound = errors.New("not found")
+
+// Options tune the store.
+type Options struct {
+	// InMemory keeps everything in memory (tests, `scan --ephemeral`).
+	InMemory bool
+	Logger   hclog.Logger
+}
+
+// Store is the handle on one Badger database.
+type Store struct {
+	db  *badger.DB
+	log hclog.Logger
+}
+
+// Open opens (creating if needed) the store in dir and checks its schema
+// version.
+func Open(dir string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	bo := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log.Named("badger")}).
+		// The defaults (5 x 64 MB memtables, 256 MB block cache) are sized
+		// for a database server; a discovery daemon wants well under 1 GiB.
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithValueThreshold(1 << 20).
+		WithNumCompactors(2)
+	if opts.InMemory {
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+	} else {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create data dir: %w", err)
+		}
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		if !opts.InMemory && isLockError(err) {
+			return nil, fmt.Errorf("store: data dir %s is in use by another sollwert process: %w", dir, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log}
+	if err := s.checkSchema(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isLockError(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
+
+func (s *Store) checkSchema() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte(keySchema))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			if !isEmpty(txn) {
+				return fmt.Errorf("store: database has records but no schema version; it was not written by sollwert")
+			}
+			return txn.Set([]byte(keySchema), []byte(strconv.Itoa(SchemaVersion)))
+		}
+		if err != nil {
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		got, err := strconv.Atoi(string(v))
+		if err != nil {
+			return fmt.Errorf("store: schema version %q is not a number", v)
+		}
+		if got != SchemaVersion {
+			return fmt.Errorf("store: data was written with schema version %d, this sollwert reads version %d", got, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+func isEmpty(txn *badger.Txn) bool {
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
+	defer it.Close()
+	it.Rewind()
+	return !it.Valid()
+}
+
+// Close flushes and closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a read-write transaction and commits it. A conflict
+// with a concurrent writer retries fn a few times.
+func (s *Store) Update(ctx context.Context, fn func(*Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(func(txn *badger.Txn) error { return fn(&Txn{txn: txn}) })
+		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(*Txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(txn *badger.Txn) error { return fn(&Txn{txn: txn}) })
+}
+
+// IsTxnTooBig reports whether err means a transaction must be split.
+func IsTxnTooBig(err error) bool { return errors.Is(err, badger.ErrTxnTooBig) }
+
+// CollectGarbage reclaims value-log space until nothing is left to rewrite.
+func (s *Store) CollectGarbage() {
+	for s.db.RunValueLogGC(0.5) == nil {
+	}
+}
+
+// Dir returns where the database lives ("" when in memory).
+func (s *Store) Dir() string {
+	if s.db.Opts().InMemory {
+		return ""
+	}
+	return filepath.Clean(s.db.Opts().Dir)
+}
+
+type badgerLogger struct{ l hclog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(fmt.Sprintf(f, a...)) }

@@ -1,0 +1,301 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/sollwert/sollwert/model"
+)
+
+// Txn is one store transaction. Its methods are the only way records are
+// read and written, so the key layout stays in this package.
+type Txn struct {
+	txn *badger.Txn
+}
+
+func (t *Txn) get(key []byte, into any) error {
+	item, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(v []byte) error { return decode(v, into) })
+}
+
+func (t *Txn) put(key []byte, v any) error {
+	b, err := encode(v)
+	if err != nil {
+		return err
+	}
+	return t.txn.Set(key, b)
+}
+
+// forEach calls fn for each key with prefix, from start (inclusive) to end
+// (exclusive; nil = end of prefix), in key order or reversed.
+func (t *Txn) forEach(prefix, start, end []byte, reverse, values bool, fn func(key, val []byte) error) error {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: values, PrefetchSize: 64, Reverse: reverse})
+	defer it.Close()
+	if start == nil {
+		start = prefix
+		if reverse {
+			// Reverse iteration seeks to the last key at or before start.
+			start = append(append([]byte(nil), prefix...), bytes.Repeat([]byte{0xff}, 16)...)
+		}
+	}
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		k := item.Key()
+		if end != nil && !reverse && bytes.Compare(k, end) >= 0 {
+			return nil
+		}
+		var v []byte
+		if values {
+			var err error
+			if v, err = item.ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Asset reads one asset.
+func (t *Txn) Asset(tenant, id string) (*model.Asset, error) {
+	var a model.Asset
+	if err := t.get(assetKey(tenant, id), &a); err != nil {
+		return nil, fmt.Errorf("asset %s: %w", id, err)
+	}
+	return &a, nil
+}
+
+// AssetIDByIP looks up the asset that holds ip.
+func (t *Txn) AssetIDByIP(tenant string, ip netip.Addr) (string, error) {
+	item, err := t.txn.Get(ipKey(tenant, ip))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("address index %s: %w", ip, err)
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
+}
+
+// PutAsset writes an asset and indexes its IP addresses.
+func (t *Txn) PutAsset(a *model.Asset) error {
+	if err := t.put(assetKey(a.Tenant, a.ID), a); err != nil {
+		return fmt.Errorf("write asset %s: %w", a.ID, err)
+	}
+	for _, ad := range a.Addresses {
+		ip, err := netip.ParseAddr(ad.Addr)
+		if err != nil {
+			continue // MAC addresses are not indexed here
+		}
+		if err := t.txn.Set(ipKey(a.Tenant, ip.Unmap()), []byte(a.ID)); err != nil {
+			return fmt.Errorf("index %s: %w", ip, err)
+		}
+	}
+	return nil
+}
+
+// AppendVersion records one version in an asset's history.
+func (t *Txn) AppendVersion(tenant string, v *model.Version) error {
+	if err := t.put(historyKey(tenant, v.AssetID, v.Version), v); err != nil {
+		return fmt.Errorf("write history of %s: %w", v.AssetID, err)
+	}
+	return nil
+}
+
+// AssetIDsInPrefix calls fn with the id of every asset holding an address
+// inside p.
+func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string) error) error {
+	p = p.Masked()
+	first := p.Addr()
+	last := lastAddr(p)
+	prefix := ipPrefix(tenant)
+	end := append(ipKey(tenant, last), 0)
+	return t.forEach(prefix, ipKey(tenant, first), end, false, true, func(_, v []byte) error { return fn(string(v)) })
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	for i := bits; i < 128; i++ {
+		a[i/8] |= 1 << (7 - uint(i%8))
+	}
+	return netip.AddrFrom16(a)
+}
+
+// ForEachAsset calls fn for every asset of tenant, in id order.
+func (t *Txn) ForEachAsset(tenant string, fn func(*model.Asset) error) error {
+	return t.forEach(assetPrefix(tenant), nil, nil, false, true, func(_, v []byte) error {
+		var a model.Asset
+		if err := decode(v, &a); err != nil {
+			return err
+		}
+		return fn(&a)
+	})
+}
+
+// CountAssets counts the assets of tenant without decoding them.
+func (t *Txn) CountAssets(tenant string) (int, error) {
+	n := 0
+	err := t.forEach(assetPrefix(tenant), nil, nil, false, false, func(_, _ []byte) error { n++; return nil })
+	return n, err
+}
+
+// History returns the versions of an asset, oldest first.
+func (t *Txn) History(tenant, id string) ([]model.Version, error) {
+	var out []model.Version
+	err := t.forEach(historyPrefix(tenant, id), nil, nil, false, true, func(_, v []byte) error {
+		var ver model.Version
+		if err := decode(v, &ver); err != nil {
+			return err
+		}
+		out = append(out, ver)
+		return nil
+	})
+	return out, err
+}
+
+// Deviation reads one deviation.
+func (t *Txn) Deviation(tenant, id string) (*model.Deviation, error) {
+	var d model.Deviation
+	if err := t.get(deviationKey(tenant, id), &d); err != nil {
+		return nil, fmt.Errorf("deviation %s: %w", id, err)
+	}
+	return &d, nil
+}
+
+// DeviationsOfAsset returns every deviation ever recorded for an asset.
+func (t *Txn) DeviationsOfAsset(tenant, assetID string) ([]model.Deviation, error) {
+	var ids []string
+	prefix := assetDevPrefix(tenant, assetID)
+	if err := t.forEach(prefix, nil, nil, false, false, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(prefix):]))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]model.Deviation, 0, len(ids))
+	for _, id := range ids {
+		d, err := t.Deviation(tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *d)
+	}
+	return out, nil
+}
+
+// PutDeviation writes a deviation and links it to its asset.
+func (t *Txn) PutDeviation(d *model.Deviation) error {
+	if err := t.put(deviationKey(d.Tenant, d.ID), d); err != nil {
+		return fmt.Errorf("write deviation %s: %w", d.ID, err)
+	}
+	if d.AssetID != "" {
+		if err := t.txn.Set(append(assetDevPrefix(d.Tenant, d.AssetID), d.ID...), nil); err != nil {
+			return fmt.Errorf("index deviation %s: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+// ForEachDeviation calls fn for every deviation of tenant.
+func (t *Txn) ForEachDeviation(tenant string, fn func(*model.Deviation) error) error {
+	return t.forEach(deviationPrefix(tenant), nil, nil, false, true, func(_, v []byte) error {
+		var d model.Deviation
+		if err := decode(v, &d); err != nil {
+			return err
+		}
+		return fn(&d)
+	})
+}
+
+// PutRun writes a job run (insert or update).
+func (t *Txn) PutRun(r *model.Run) error {
+	if err := t.put(runKey(r.Tenant, r.Job, r.Start.UnixNano(), r.ID), r); err != nil {
+		return fmt.Errorf("write run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Runs returns up to limit runs of a job, newest first (limit <= 0: all).
+func (t *Txn) Runs(tenant, job string, limit int) ([]model.Run, error) {
+	var out []model.Run
+	errStop := errors.New("stop")
+	err := t.forEach(runPrefix(tenant, job), nil, nil, true, true, func(_, v []byte) error {
+		var r model.Run
+		if err := decode(v, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		if limit > 0 && len(out) >= limit {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return out, err
+}
+
+// ForEachRunning calls fn for every run still marked running in any
+// tenant: after a crash these are the runs that never finished.
+func (t *Txn) ForEachRunning(fn func(*model.Run) error) error {
+	return t.forEach([]byte(prefixRun), nil, nil, false, true, func(_, v []byte) error {
+		var r model.Run
+		if err := decode(v, &r); err != nil {
+			return err
+		}
+		if r.Status != model.RunRunning {
+			return nil
+		}
+		return fn(&r)
+	})
+}
+
+// JobState is what the store remembers about a job between runs.
+type JobState struct {
+	LastRunID      string     `json:"last_run_id,omitempty"`
+	LastStatus     string     `json:"last_status,omitempty"`
+	LastSuccess    *model.Run `json:"last_success,omitempty"`
+	SucceededCount int64      `json:"succeeded_count"`
+}
+
+// JobState reads a job's state; a job never run has the zero state.
+func (t *Txn) JobState(tenant, job string) (JobState, error) {
+	var s JobState
+	err := t.get(jobKey(tenant, job), &s)
+	if errors.Is(err, ErrNotFound) {
+		return JobState{}, nil
+	}
+	return s, err
+}
+
+// PutJobState writes a job's state.
+func (t *Txn) PutJobState(tenant, job string, s JobState) error {
+	return t.put(jobKey(tenant, job), s)
+}
+
+func encode(v any) ([]byte, error) { return json.Marshal(v) }
+
+func decode(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	return nil
+}
