@@ -14,7 +14,7 @@ import (
 //	h/TENANT/ASSET/VERSION(8)             asset version (history)
 //	i/TENANT/IP(16)                       address index -> asset id
 //	d/TENANT/DEVIATION                    deviation
-//	e/TENANT/ASSET/DEVIATION              deviations of an asset (empty value)
+//	e/TENANT/ASSET                        ids of the deviations of an asset
 //	r/TENANT/JOB/START(8)RUN              job run
 //	j/TENANT/JOB                          job state (last success, ...)
 const (
@@ -51,8 +51,8 @@ func deviationKey(tenant, id string) []byte { return []byte(prefixDeviation + te
 
 func deviationPrefix(tenant string) []byte { return []byte(prefixDeviation + tenant + "/") }
 
-func assetDevPrefix(tenant, assetID string) []byte {
-	return []byte(prefixAssetDevs + tenant + "/" + assetID + "/")
+func assetDevsKey(tenant, assetID string) []byte {
+	return []byte(prefixAssetDevs + tenant + "/" + assetID)
 }
 
 func runPrefix(tenant, job string) []byte { return []byte(prefixRun + tenant + "/" + job + "/") }

@@ -180,13 +180,12 @@ func (t *Txn) Deviation(tenant, id string) (*model.Deviation, error) {
 }
 
 // DeviationsOfAsset returns every deviation ever recorded for an asset.
+// The ids sit in one record per asset rather than in index keys: the write
+// path reads them for every asset, and an iterator inside a write
+// transaction costs a sort of all its pending writes.
 func (t *Txn) DeviationsOfAsset(tenant, assetID string) ([]model.Deviation, error) {
-	var ids []string
-	prefix := assetDevPrefix(tenant, assetID)
-	if err := t.forEach(prefix, nil, nil, false, false, func(k, _ []byte) error {
-		ids = append(ids, string(k[len(prefix):]))
-		return nil
-	}); err != nil {
+	ids, err := t.assetDeviationIDs(tenant, assetID)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]model.Deviation, 0, len(ids))
@@ -200,15 +199,34 @@ func (t *Txn) DeviationsOfAsset(tenant, assetID string) ([]model.Deviation, erro
 	return out, nil
 }
 
+func (t *Txn) assetDeviationIDs(tenant, assetID string) ([]string, error) {
+	var ids []string
+	err := t.get(assetDevsKey(tenant, assetID), &ids)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return ids, err
+}
+
 // PutDeviation writes a deviation and links it to its asset.
 func (t *Txn) PutDeviation(d *model.Deviation) error {
 	if err := t.put(deviationKey(d.Tenant, d.ID), d); err != nil {
 		return fmt.Errorf("write deviation %s: %w", d.ID, err)
 	}
-	if d.AssetID != "" {
-		if err := t.txn.Set(append(assetDevPrefix(d.Tenant, d.AssetID), d.ID...), nil); err != nil {
-			return fmt.Errorf("index deviation %s: %w", d.ID, err)
+	if d.AssetID == "" {
+		return nil
+	}
+	ids, err := t.assetDeviationIDs(d.Tenant, d.AssetID)
+	if err != nil {
+		return fmt.Errorf("index deviation %s: %w", d.ID, err)
+	}
+	for _, id := range ids {
+		if id == d.ID {
+			return nil
 		}
+	}
+	if err := t.put(assetDevsKey(d.Tenant, d.AssetID), append(ids, d.ID)); err != nil {
+		return fmt.Errorf("index deviation %s: %w", d.ID, err)
 	}
 	return nil
 }

@@ -1,0 +1,180 @@
+// Package check turns deviations into a verdict in the Monitoring Plugins
+// format: one status line with performance data, long output after it,
+// and an exit status 0-3. The HTTP check endpoint and `sollwert check`
+// both print what this package writes, so they can never disagree.
+package check
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+)
+
+// Status is a Monitoring Plugins exit status.
+type Status int
+
+// Exit statuses.
+const (
+	OK       Status = 0
+	Warning  Status = 1
+	Critical Status = 2
+	Unknown  Status = 3
+)
+
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "OK"
+	case Warning:
+		return "WARNING"
+	case Critical:
+		return "CRITICAL"
+	}
+	return "UNKNOWN"
+}
+
+// ParseStatus reads a status by name or number.
+func ParseStatus(s string) (Status, bool) {
+	for st := OK; st <= Unknown; st++ {
+		if s == st.String() || s == fmt.Sprint(int(st)) {
+			return st, true
+		}
+	}
+	return Unknown, false
+}
+
+// Input is what a verdict is made from.
+type Input struct {
+	// Deviations are the active deviations in the check's selection.
+	Deviations []model.Deviation
+	Assets     int
+	// LastScan is the newest successful scan in the selection (zero: none).
+	LastScan time.Time
+	// MaxAge, if set, makes data older than this CRITICAL: a scanner that
+	// silently stopped is a security hole, not an unknown.
+	MaxAge time.Duration
+	Now    time.Time
+}
+
+// Result is a verdict.
+type Result struct {
+	Status  Status
+	Summary string
+	Perf    []Perf
+	Long    []string
+}
+
+// Perf is one performance data item.
+type Perf struct {
+	Label string
+	Value string // number with unit of measure
+	Min   string
+}
+
+func (p Perf) String() string { return fmt.Sprintf("'%s'=%s;;;%s", p.Label, p.Value, p.Min) }
+
+// Evaluate makes the verdict.
+func Evaluate(in Input) Result {
+	devs := append([]model.Deviation(nil), in.Deviations...)
+	sort.SliceStable(devs, func(i, j int) bool {
+		if a, b := devs[i].Severity.Rank(), devs[j].Severity.Rank(); a != b {
+			return a > b
+		}
+		if devs[i].Host != devs[j].Host {
+			return devs[i].Host < devs[j].Host
+		}
+		return devs[i].Port < devs[j].Port
+	})
+	counts := map[model.Severity]int{}
+	acked := 0
+	var alerting []model.Deviation
+	for _, d := range devs {
+		if d.State == model.StateAcknowledged {
+			acked++
+			continue
+		}
+		counts[d.Severity]++
+		if d.Severity.Rank() >= model.SeverityWarning.Rank() {
+			alerting = append(alerting, d)
+		}
+	}
+
+	r := Result{Status: OK}
+	switch {
+	case counts[model.SeverityCritical] > 0:
+		r.Status = Critical
+	case counts[model.SeverityWarning] > 0:
+		r.Status = Warning
+	}
+	var parts []string
+	if len(alerting) > 0 {
+		parts = append(parts, fmt.Sprintf("%d critical, %d warning deviations: %s", counts[model.SeverityCritical], counts[model.SeverityWarning], headline(alerting, 3)))
+	} else {
+		parts = append(parts, fmt.Sprintf("no open deviations on %d assets", in.Assets))
+	}
+
+	ageValue := "U" // Monitoring Plugins: U means the value could not be determined
+	if !in.LastScan.IsZero() {
+		age := in.Now.Sub(in.LastScan)
+		ageValue = fmt.Sprintf("%ds", int(age.Seconds()))
+		if in.MaxAge > 0 && age > in.MaxAge {
+			r.Status = Critical
+			parts = append([]string{fmt.Sprintf("last successful scan %s ago is older than %s", age.Round(time.Second), in.MaxAge)}, parts...)
+		}
+	} else if in.MaxAge > 0 {
+		r.Status = Critical
+		parts = append([]string{"no successful scan yet"}, parts...)
+	}
+	r.Summary = strings.Join(parts, "; ")
+	r.Perf = []Perf{
+		{Label: "critical", Value: fmt.Sprint(counts[model.SeverityCritical]), Min: "0"},
+		{Label: "warning", Value: fmt.Sprint(counts[model.SeverityWarning]), Min: "0"},
+		{Label: "info", Value: fmt.Sprint(counts[model.SeverityInfo]), Min: "0"},
+		{Label: "acknowledged", Value: fmt.Sprint(acked), Min: "0"},
+		{Label: "assets", Value: fmt.Sprint(in.Assets), Min: "0"},
+		{Label: "last_scan_age", Value: ageValue, Min: "0"},
+	}
+	for _, d := range devs {
+		r.Long = append(r.Long, fmt.Sprintf("[%s] %s %s %s (rule %s, %s since %s, id %s)",
+			strings.ToUpper(string(d.Severity)), d.Kind, d.Subject(), d.Detail, d.Rule, d.State,
+			d.OpenedAt.UTC().Format(time.RFC3339), d.ID))
+	}
+	return r
+}
+
+func headline(devs []model.Deviation, n int) string {
+	var items []string
+	for i, d := range devs {
+		if i == n {
+			items = append(items, fmt.Sprintf("and %d more", len(devs)-n))
+			break
+		}
+		items = append(items, fmt.Sprintf("%s %s (%s)", d.Kind, d.Subject(), d.Rule))
+	}
+	return strings.Join(items, ", ")
+}
+
+// String renders the plugin output: status line with perfdata, then the
+// long output.
+func (r Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SOLLWERT %s - %s |", r.Status, sanitize(r.Summary))
+	for _, p := range r.Perf {
+		b.WriteString(" " + p.String())
+	}
+	b.WriteByte('\n')
+	for _, l := range r.Long {
+		b.WriteString(sanitize(l))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// sanitize keeps asset-supplied text from breaking the plugin format: a
+// pipe would start perfdata, a newline would end the status line.
+func sanitize(s string) string {
+	return strings.NewReplacer("|", "/", "\n", " ", "\r", " ").Replace(s)
+}

@@ -1,0 +1,118 @@
+package model
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sollwert/sollwert/sdk"
+)
+
+func scopeOf(tcp string) sdk.Scope {
+	r, err := sdk.ParsePortRanges(tcp)
+	if err != nil {
+		panic(err)
+	}
+	return sdk.Scope{Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Ports: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: r}}
+}
+
+func obs(open ...uint16) sdk.Observation {
+	o := sdk.Observation{Addresses: []sdk.Address{{Addr: "127.0.0.1", Type: "ipv4"}}, Status: sdk.StatusUp}
+	for _, p := range open {
+		o.Services = append(o.Services, sdk.Service{Protocol: sdk.TCP, Port: p, State: "open", Name: "svc"})
+	}
+	return o
+}
+
+func openPorts(a Asset) []uint16 {
+	var out []uint16
+	for _, s := range a.Services {
+		out = append(out, s.Port)
+	}
+	return out
+}
+
+func TestMerge(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ref := RunRef{Source: "nmap", Job: "j"}
+	first, changes := Merge(nil, DefaultTenant, "id", obs(22, 80), scopeOf("1-1024"), RunRef{Source: "nmap", Job: "j", Baseline: true}, t0)
+	if len(changes) != 3 || changes[0].Field != "asset" || changes[2].Key != "tcp/80" || first.Unknown {
+		t.Fatalf("new asset: changes %+v unknown %v", changes, first.Unknown)
+	}
+	cases := []struct {
+		name        string
+		obs         sdk.Observation
+		scope       string
+		wantPorts   []uint16
+		wantChanges int
+	}{
+		{"same result changes nothing", obs(22, 80), "1-1024", []uint16{22, 80}, 0},
+		{"a port missing inside scope is closed", obs(22), "1-1024", []uint16{22}, 1},
+		{"a port outside scope keeps its state", obs(22), "1-79", []uint16{22, 80}, 0},
+		{"a new port opens", obs(22, 80, 443), "1-1024", []uint16{22, 80, 443}, 1},
+		{"closed and filtered are not open", func() sdk.Observation {
+			o := obs(22, 80)
+			o.Services = append(o.Services, sdk.Service{Protocol: sdk.TCP, Port: 81, State: "closed"}, sdk.Service{Protocol: sdk.TCP, Port: 82, State: "filtered"})
+			return o
+		}(), "1-1024", []uint16{22, 80}, 0},
+		{"a version change is a change", func() sdk.Observation { o := obs(22, 80); o.Services[0].Version = "9.2"; return o }(), "1-1024", []uint16{22, 80}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next, changes := Merge(&first, DefaultTenant, "id", c.obs, scopeOf(c.scope), ref, t0.Add(time.Hour))
+			if got := openPorts(next); len(got) != len(c.wantPorts) || (len(got) > 0 && got[len(got)-1] != c.wantPorts[len(c.wantPorts)-1]) {
+				t.Fatalf("ports %v, want %v", got, c.wantPorts)
+			}
+			if len(changes) != c.wantChanges {
+				t.Fatalf("changes %+v, want %d", changes, c.wantChanges)
+			}
+			if !next.FirstSeen.Equal(t0) || !next.LastScanned.Equal(t0.Add(time.Hour)) {
+				t.Fatalf("times: first %v scanned %v", next.FirstSeen, next.LastScanned)
+			}
+			if len(first.Services) != 2 {
+				t.Fatal("Merge modified the previous asset")
+			}
+		})
+	}
+	down, changes := MarkAbsent(first, scopeOf("1-1024"), ref, t0.Add(time.Hour))
+	if down.Status != sdk.StatusDown || len(down.Services) != 0 || len(changes) != 3 {
+		t.Fatalf("absent: status %s services %v changes %+v", down.Status, down.Services, changes)
+	}
+	if !down.LastSeen.Equal(first.LastSeen) {
+		t.Fatal("an absent host must keep its last-seen time")
+	}
+}
+
+func TestReconcile(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := &Asset{ID: "a", Addresses: []sdk.Address{{Addr: "127.0.0.1", Type: "ipv4"}}}
+	f := Finding{Rule: "r", Kind: KindUnexpectedPort, Severity: SeverityCritical, Protocol: sdk.TCP, Port: 80}
+	opened := Reconcile(DefaultTenant, a, nil, []Finding{f}, t0)
+	if len(opened) != 1 || opened[0].State != StateOpen || opened[0].Host != "127.0.0.1" {
+		t.Fatalf("open: %+v", opened)
+	}
+	kept := Reconcile(DefaultTenant, a, opened, []Finding{f}, t0.Add(time.Hour))
+	if len(kept) != 1 || !kept[0].OpenedAt.Equal(t0) || !kept[0].LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("keep: %+v", kept)
+	}
+	resolved := Reconcile(DefaultTenant, a, kept, nil, t0.Add(2*time.Hour))
+	if len(resolved) != 1 || resolved[0].State != StateResolved || resolved[0].ResolvedAt == nil {
+		t.Fatalf("resolve: %+v", resolved)
+	}
+	if again := Reconcile(DefaultTenant, a, resolved, nil, t0.Add(3*time.Hour)); len(again) != 0 {
+		t.Fatalf("a resolved deviation was rewritten: %+v", again)
+	}
+	reopened := Reconcile(DefaultTenant, a, resolved, []Finding{f}, t0.Add(4*time.Hour))
+	if len(reopened) != 1 || reopened[0].ID != opened[0].ID || reopened[0].Occurrences != 2 || !reopened[0].FirstSeen.Equal(t0) {
+		t.Fatalf("reopen: %+v", reopened)
+	}
+	until := t0.Add(5 * time.Hour)
+	acked := reopened[0]
+	acked.State, acked.Ack = StateAcknowledged, &Ack{By: "x", Until: &until}
+	if d := Reconcile(DefaultTenant, a, []Deviation{acked}, []Finding{f}, t0.Add(4*time.Hour+time.Minute)); d[0].State != StateAcknowledged {
+		t.Fatalf("ack lost before expiry: %+v", d[0])
+	}
+	if d := Reconcile(DefaultTenant, a, []Deviation{acked}, []Finding{f}, t0.Add(6*time.Hour)); d[0].State != StateOpen || d[0].Ack != nil {
+		t.Fatalf("expired ack kept: %+v", d[0])
+	}
+}
