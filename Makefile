@@ -37,8 +37,9 @@ test: test-deps
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
 
-demo: build
-	@$(MAKE) --no-print-directory deps-demo PKGS="nmap"
+demo:
+	@$(MAKE) --no-print-directory deps-demo PKGS="nmap ncat curl"
+	@$(MAKE) --no-print-directory build
 	./examples/demo.sh
 
 fmt:

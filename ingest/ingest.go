@@ -167,7 +167,7 @@ func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error
 				if err != nil {
 					return err
 				}
-				if err := a.judge(t, as, now, &sum); err != nil {
+				if err := a.judge(t, as, now, false, &sum); err != nil {
 					return err
 				}
 			}
@@ -196,10 +196,10 @@ func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.C
 	if err := t.PutAsset(next); err != nil {
 		return err
 	}
-	return a.judge(t, next, now, sum)
+	return a.judge(t, next, now, true, sum)
 }
 
-func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, sum *Summary) error {
+func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, observed bool, sum *Summary) error {
 	findings := a.Engine().Evaluate(as, now, nil)
 	existing, err := t.DeviationsOfAsset(as.Tenant, as.ID)
 	if err != nil {
@@ -208,7 +208,7 @@ func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, sum *Summa
 	if len(findings) == 0 && !anyActive(existing) {
 		return nil
 	}
-	for _, d := range model.Reconcile(as.Tenant, as, existing, findings, now) {
+	for _, d := range model.Reconcile(as.Tenant, as, existing, findings, now, observed) {
 		switch {
 		case d.State == model.StateResolved:
 			sum.Resolved++

@@ -10,7 +10,11 @@ import "time"
 // Resolution is safe here because findings only lose an entry when the
 // asset itself changed, and assets only change inside a finished run's
 // scope: a failed or partial run never reaches this point.
-func Reconcile(tenant string, a *Asset, existing []Deviation, findings []Finding, now time.Time) []Deviation {
+//
+// observed says whether a run just saw the asset; only then does a kept
+// deviation's last_seen move. Re-judging stored assets (after a reload)
+// must not make old data look fresh.
+func Reconcile(tenant string, a *Asset, existing []Deviation, findings []Finding, now time.Time, observed bool) []Deviation {
 	byID := make(map[string]*Deviation, len(existing))
 	for i := range existing {
 		byID[existing[i].ID] = &existing[i]
@@ -39,11 +43,16 @@ func Reconcile(tenant string, a *Asset, existing []Deviation, findings []Finding
 			changed = append(changed, next)
 		default:
 			next := *d
-			next.LastSeen, next.Severity, next.Detail = now, f.Severity, f.Detail
+			next.Severity, next.Detail = f.Severity, f.Detail
+			if observed {
+				next.LastSeen = now
+			}
 			if next.State == StateAcknowledged && next.Ack != nil && next.Ack.Until != nil && now.After(*next.Ack.Until) {
 				next.State, next.Ack = StateOpen, nil
 			}
-			changed = append(changed, next)
+			if !sameDeviation(&next, d) {
+				changed = append(changed, next)
+			}
 		}
 	}
 	for i := range existing {
@@ -56,4 +65,9 @@ func Reconcile(tenant string, a *Asset, existing []Deviation, findings []Finding
 		changed = append(changed, d)
 	}
 	return changed
+}
+
+func sameDeviation(a, b *Deviation) bool {
+	return a.State == b.State && a.Severity == b.Severity && a.Detail == b.Detail &&
+		a.LastSeen.Equal(b.LastSeen) && (a.Ack == nil) == (b.Ack == nil)
 }

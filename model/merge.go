@@ -99,43 +99,60 @@ func MarkAbsent(prev Asset, scope sdk.Scope, run RunRef, now time.Time) (Asset, 
 	return next, changes
 }
 
+// mergeServices joins the asset's services with the open ones seen, both
+// sorted by (protocol, port), in one pass: this runs for every host of
+// every scan, so it avoids maps.
 func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time.Time, changes []Change) ([]Service, []Change) {
-	open := make(map[svcKey]sdk.Service, len(seen))
+	open := make([]sdk.Service, 0, len(seen))
 	for _, s := range seen {
 		if s.Open() {
-			open[svcKey{s.Protocol, s.Port}] = s
+			open = append(open, s)
 		}
+	}
+	if !sort.SliceIsSorted(open, func(i, j int) bool { return lessSvc(open[i].Protocol, open[i].Port, open[j].Protocol, open[j].Port) }) {
+		sort.Slice(open, func(i, j int) bool { return lessSvc(open[i].Protocol, open[i].Port, open[j].Protocol, open[j].Port) })
 	}
 	out := make([]Service, 0, len(have)+len(open))
-	for _, h := range have {
-		k := svcKey{h.Protocol, h.Port}
-		if s, ok := open[k]; ok {
-			delete(open, k)
+	i, j := 0, 0
+	for i < len(have) || j < len(open) {
+		switch {
+		case j >= len(open) || (i < len(have) && lessSvc(have[i].Protocol, have[i].Port, open[j].Protocol, open[j].Port)):
+			h := have[i]
+			i++
+			if inScope(scope, h.Protocol, h.Port) {
+				changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: "closed"})
+				continue
+			}
+			out = append(out, h)
+		case i >= len(have) || lessSvc(open[j].Protocol, open[j].Port, have[i].Protocol, have[i].Port):
+			s := open[j]
+			j++
+			if len(out) > 0 && out[len(out)-1].Protocol == s.Protocol && out[len(out)-1].Port == s.Port {
+				continue // reported twice
+			}
+			svc := Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now}
+			changes = append(changes, Change{Field: "service", Key: svcKey{s.Protocol, s.Port}.String(), From: "closed", To: svc.describe()})
+			out = append(out, svc)
+		default: // same port on both sides
+			h, s := have[i], open[j]
+			i++
+			j++
 			updated := h
 			updated.State, updated.Name, updated.Product, updated.Version = s.State, s.Name, s.Product, s.Version
-			if updated.Name != h.Name || updated.Product != h.Product || updated.Version != h.Version || updated.State != h.State {
-				changes = append(changes, Change{Field: "service", Key: k.String(), From: h.describe(), To: updated.describe()})
+			if updated != h {
+				changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: updated.describe()})
 			}
 			out = append(out, updated)
-			continue
 		}
-		if inScope(scope, h.Protocol, h.Port) {
-			changes = append(changes, Change{Field: "service", Key: k.String(), From: h.describe(), To: "closed"})
-			continue
-		}
-		out = append(out, h)
 	}
-	added := make([]Service, 0, len(open))
-	for _, s := range open {
-		added = append(added, Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now})
-	}
-	sortServices(added)
-	for _, svc := range added {
-		changes = append(changes, Change{Field: "service", Key: svcKey{svc.Protocol, svc.Port}.String(), From: "closed", To: svc.describe()})
-	}
-	out = append(out, added...)
-	sortServices(out)
 	return out, changes
+}
+
+func lessSvc(pa sdk.Protocol, a uint16, pb sdk.Protocol, b uint16) bool {
+	if pa != pb {
+		return pa < pb
+	}
+	return a < b
 }
 
 func closeInScope(have []Service, scope sdk.Scope, changes []Change) ([]Service, []Change) {

@@ -87,32 +87,32 @@ func TestReconcile(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a := &Asset{ID: "a", Addresses: []sdk.Address{{Addr: "127.0.0.1", Type: "ipv4"}}}
 	f := Finding{Rule: "r", Kind: KindUnexpectedPort, Severity: SeverityCritical, Protocol: sdk.TCP, Port: 80}
-	opened := Reconcile(DefaultTenant, a, nil, []Finding{f}, t0)
+	opened := Reconcile(DefaultTenant, a, nil, []Finding{f}, t0, true)
 	if len(opened) != 1 || opened[0].State != StateOpen || opened[0].Host != "127.0.0.1" {
 		t.Fatalf("open: %+v", opened)
 	}
-	kept := Reconcile(DefaultTenant, a, opened, []Finding{f}, t0.Add(time.Hour))
+	kept := Reconcile(DefaultTenant, a, opened, []Finding{f}, t0.Add(time.Hour), true)
 	if len(kept) != 1 || !kept[0].OpenedAt.Equal(t0) || !kept[0].LastSeen.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("keep: %+v", kept)
 	}
-	resolved := Reconcile(DefaultTenant, a, kept, nil, t0.Add(2*time.Hour))
+	resolved := Reconcile(DefaultTenant, a, kept, nil, t0.Add(2*time.Hour), true)
 	if len(resolved) != 1 || resolved[0].State != StateResolved || resolved[0].ResolvedAt == nil {
 		t.Fatalf("resolve: %+v", resolved)
 	}
-	if again := Reconcile(DefaultTenant, a, resolved, nil, t0.Add(3*time.Hour)); len(again) != 0 {
+	if again := Reconcile(DefaultTenant, a, resolved, nil, t0.Add(3*time.Hour), true); len(again) != 0 {
 		t.Fatalf("a resolved deviation was rewritten: %+v", again)
 	}
-	reopened := Reconcile(DefaultTenant, a, resolved, []Finding{f}, t0.Add(4*time.Hour))
+	reopened := Reconcile(DefaultTenant, a, resolved, []Finding{f}, t0.Add(4*time.Hour), true)
 	if len(reopened) != 1 || reopened[0].ID != opened[0].ID || reopened[0].Occurrences != 2 || !reopened[0].FirstSeen.Equal(t0) {
 		t.Fatalf("reopen: %+v", reopened)
 	}
 	until := t0.Add(5 * time.Hour)
 	acked := reopened[0]
 	acked.State, acked.Ack = StateAcknowledged, &Ack{By: "x", Until: &until}
-	if d := Reconcile(DefaultTenant, a, []Deviation{acked}, []Finding{f}, t0.Add(4*time.Hour+time.Minute)); d[0].State != StateAcknowledged {
+	if d := Reconcile(DefaultTenant, a, []Deviation{acked}, []Finding{f}, t0.Add(4*time.Hour+time.Minute), true); d[0].State != StateAcknowledged {
 		t.Fatalf("ack lost before expiry: %+v", d[0])
 	}
-	if d := Reconcile(DefaultTenant, a, []Deviation{acked}, []Finding{f}, t0.Add(6*time.Hour)); d[0].State != StateOpen || d[0].Ack != nil {
+	if d := Reconcile(DefaultTenant, a, []Deviation{acked}, []Finding{f}, t0.Add(6*time.Hour), true); d[0].State != StateOpen || d[0].Ack != nil {
 		t.Fatalf("expired ack kept: %+v", d[0])
 	}
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sollwert/sollwert/check"
+	"github.com/sollwert/sollwert/daemon/api"
+)
+
+// runCheck is a Monitoring Plugins check: it asks the daemon's check
+// endpoint, which computes the verdict, and relays text and exit status.
+// Anything that prevents a verdict is UNKNOWN (3).
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", "http://127.0.0.1:7400", "daemon API base URL")
+	host := fs.String("host", "", "only deviations of this address or CIDR")
+	fs.StringVar(host, "H", "", "short for --host")
+	rule := fs.String("rule", "", "only deviations of this expect block")
+	maxAge := fs.Duration("max-age", 0, "CRITICAL when the newest successful scan is older than this")
+	timeout := fs.Duration("t", 10*time.Second, "timeout for the request")
+	fs.DurationVar(timeout, "timeout", 10*time.Second, "timeout for the request")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintln(stdout, "SOLLWERT UNKNOWN - bad arguments")
+		return int(check.Unknown)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - unexpected argument %q\n", fs.Arg(0))
+		return int(check.Unknown)
+	}
+	u, err := url.Parse(strings.TrimRight(*base, "/") + "/v1/check")
+	if err != nil || u.Host == "" {
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - --url %q is not a URL\n", *base)
+		return int(check.Unknown)
+	}
+	q := url.Values{}
+	if *host != "" {
+		q.Set("host", *host)
+	}
+	if *rule != "" {
+		q.Set("rule", *rule)
+	}
+	if *maxAge > 0 {
+		q.Set("max_age", maxAge.String())
+	}
+	u.RawQuery = q.Encode()
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - %v\n", err)
+		return int(check.Unknown)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - cannot reach sollwert at %s: %v\n", *base, err)
+		return int(check.Unknown)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - reading answer from %s: %v\n", *base, err)
+		return int(check.Unknown)
+	}
+	status, ok := check.ParseStatus(resp.Header.Get(api.HeaderCheckStatus))
+	if !ok {
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - %s answered HTTP %d without a check status; is it sollwert?\n", *base, resp.StatusCode)
+		return int(check.Unknown)
+	}
+	_, _ = stdout.Write(body)
+	return int(status)
+}
+

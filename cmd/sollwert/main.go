@@ -1,0 +1,69 @@
+// Command sollwert is the one binary: the daemon, a one-shot scan, the
+// monitoring check, rule validation and a deviation listing. It only
+// parses flags and wires packages together.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Set by the linker (see Makefile).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"daemon", "run the scheduler, store and API", runDaemon},
+		{"scan", "run one job once in the foreground", runScan},
+		{"check", "monitoring plugin: verdict on open deviations", runCheck},
+		{"rules", "rules validate: check a configuration and exit", runRules},
+		{"deviations", "list deviations from a running daemon", runDeviations},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "sollwert: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "sollwert discovers what is on the network (Ist), compares it with what should be (Soll), and tells monitoring.")
+	fmt.Fprintln(w, "\nUsage: sollwert COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'sollwert COMMAND -h' for a command's flags.")
+}
+
+func runVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintf(stdout, "sollwert %s (commit %s)\n", version, commit)
+	return 0
+}

@@ -1,0 +1,5 @@
+package main
+
+import "github.com/sollwert/sollwert/sdk"
+
+type sdkSource = sdk.Source

@@ -1,0 +1,512 @@
+// Package api serves sollwert's HTTP API (JSON under /v1), the check
+// endpoint, /healthz and /metrics. It reads the store and asks a
+// JobController to start runs; it never scans or evaluates rules itself.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sollwert/sollwert/check"
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/store"
+)
+
+// Errors a JobController returns for RunNow.
+var (
+	ErrUnknownJob     = errors.New("unknown job")
+	ErrAlreadyRunning = errors.New("job is already running")
+)
+
+// JobInfo describes a configured job.
+type JobInfo struct {
+	Name      string     `json:"name"`
+	Source    string     `json:"source"`
+	Schedule  string     `json:"schedule"`
+	Tenant    string     `json:"tenant"`
+	Running   bool       `json:"running"`
+	NextRun   *time.Time `json:"next_run,omitempty"`
+	LastRun   *model.Run `json:"last_run,omitempty"`
+	LastState string     `json:"last_status,omitempty"`
+}
+
+// JobController is the scheduler as the API sees it.
+type JobController interface {
+	Jobs() []JobInfo
+	// RunNow starts a run; errors wrap ErrUnknownJob or ErrAlreadyRunning.
+	RunNow(ctx context.Context, name string) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Store    *store.Store
+	Jobs     JobController
+	Gatherer prometheus.Gatherer
+	Logger   hclog.Logger
+	Version  string
+	Now      func() time.Time
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New builds the handler with every route.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	if opts.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("GET /v1/assets", s.listAssets)
+	s.mux.HandleFunc("GET /v1/assets/{id}", s.getAsset)
+	s.mux.HandleFunc("GET /v1/assets/{id}/history", s.assetHistory)
+	s.mux.HandleFunc("GET /v1/deviations", s.listDeviations)
+	s.mux.HandleFunc("GET /v1/deviations/{id}", s.getDeviation)
+	s.mux.HandleFunc("GET /v1/jobs", s.listJobs)
+	s.mux.HandleFunc("GET /v1/jobs/{name}/runs", s.jobRuns)
+	s.mux.HandleFunc("POST /v1/jobs/{name}/run", s.runJob)
+	s.mux.HandleFunc("GET /v1/check", s.check)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// tenant is fixed until tenants and tokens arrive; every read is already
+// scoped by it.
+func tenantOf(*http.Request) string { return model.DefaultTenant }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.opts.Version})
+}
+
+func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var sel netip.Prefix
+	if h := q.Get("host"); h != "" {
+		p, err := parseHostOrCIDR(h)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		sel = p
+	}
+	status := q.Get("status")
+	limit, err := intParam(q.Get("limit"), 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	out := []model.Asset{}
+	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		return t.ForEachAsset(tenantOf(r), func(a *model.Asset) error {
+			if sel.IsValid() && !sel.Contains(a.IP()) {
+				return nil
+			}
+			if status != "" && a.Status != status {
+				return nil
+			}
+			if len(out) >= limit {
+				return errStop
+			}
+			out = append(out, *a)
+			return nil
+		})
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IP().Less(out[j].IP()) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+var errStop = errors.New("stop")
+
+// findAsset accepts an asset id or one of its IP addresses.
+func findAsset(t *store.Txn, tenant, ref string) (*model.Asset, error) {
+	if ip, err := netip.ParseAddr(ref); err == nil {
+		id, err := t.AssetIDByIP(tenant, ip.Unmap())
+		if err != nil {
+			return nil, err
+		}
+		ref = id
+	}
+	return t.Asset(tenant, ref)
+}
+
+func (s *Server) getAsset(w http.ResponseWriter, r *http.Request) {
+	var a *model.Asset
+	err := s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		var err error
+		a, err = findAsset(t, tenantOf(r), r.PathValue("id"))
+		return err
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) assetHistory(w http.ResponseWriter, r *http.Request) {
+	var hist []model.Version
+	err := s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		a, err := findAsset(t, tenantOf(r), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		hist, err = t.History(tenantOf(r), a.ID)
+		return err
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if hist == nil {
+		hist = []model.Version{}
+	}
+	writeJSON(w, http.StatusOK, hist)
+}
+
+// deviationFilter selects deviations from query parameters shared by the
+// list and the check endpoint.
+type deviationFilter struct {
+	states   map[model.State]bool // nil: active ones
+	severity model.Severity
+	host     netip.Prefix
+	rule     string
+	kind     model.Kind
+}
+
+func parseDeviationFilter(r *http.Request) (deviationFilter, error) {
+	q := r.URL.Query()
+	var f deviationFilter
+	if st := q.Get("state"); st != "" && st != "active" {
+		f.states = map[model.State]bool{}
+		for _, s := range strings.Split(st, ",") {
+			switch model.State(s) {
+			case model.StateOpen, model.StateAcknowledged, model.StateResolved:
+				f.states[model.State(s)] = true
+			default:
+				if s == "all" {
+					f.states[model.StateOpen], f.states[model.StateAcknowledged], f.states[model.StateResolved] = true, true, true
+					continue
+				}
+				return f, errors.New("state must be active, all, open, acknowledged or resolved")
+			}
+		}
+	}
+	if sev := q.Get("severity"); sev != "" {
+		s, err := model.ParseSeverity(sev)
+		if err != nil {
+			return f, err
+		}
+		f.severity = s
+	}
+	if h := q.Get("host"); h != "" {
+		p, err := parseHostOrCIDR(h)
+		if err != nil {
+			return f, err
+		}
+		f.host = p
+	}
+	f.rule = q.Get("rule")
+	f.kind = model.Kind(q.Get("kind"))
+	return f, nil
+}
+
+func (f deviationFilter) match(d *model.Deviation) bool {
+	if f.states == nil {
+		if !d.Active() {
+			return false
+		}
+	} else if !f.states[d.State] {
+		return false
+	}
+	if f.severity != "" && d.Severity != f.severity {
+		return false
+	}
+	if f.host.IsValid() {
+		ip, err := netip.ParseAddr(d.Host)
+		if err != nil || !f.host.Contains(ip) {
+			return false
+		}
+	}
+	if f.rule != "" && d.Rule != f.rule {
+		return false
+	}
+	if f.kind != "" && d.Kind != f.kind {
+		return false
+	}
+	return true
+}
+
+func (s *Server) deviations(ctx context.Context, tenant string, f deviationFilter) ([]model.Deviation, error) {
+	out := []model.Deviation{}
+	err := s.opts.Store.View(ctx, func(t *store.Txn) error {
+		return t.ForEachDeviation(tenant, func(d *model.Deviation) error {
+			if f.match(d) {
+				out = append(out, *d)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := out[i].Severity.Rank(), out[j].Severity.Rank(); a != b {
+			return a > b
+		}
+		return out[i].OpenedAt.Before(out[j].OpenedAt)
+	})
+	return out, err
+}
+
+func (s *Server) listDeviations(w http.ResponseWriter, r *http.Request) {
+	f, err := parseDeviationFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	out, err := s.deviations(r.Context(), tenantOf(r), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getDeviation(w http.ResponseWriter, r *http.Request) {
+	var d *model.Deviation
+	err := s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		var err error
+		d, err = t.Deviation(tenantOf(r), r.PathValue("id"))
+		return err
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	jobs := s.opts.Jobs.Jobs()
+	err := s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		for i := range jobs {
+			runs, err := t.Runs(jobs[i].Tenant, jobs[i].Name, 1)
+			if err != nil {
+				return err
+			}
+			if len(runs) == 1 {
+				jobs[i].LastRun = &runs[0]
+				jobs[i].LastState = string(runs[0].Status)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobs)
+}
+
+func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query().Get("limit"), 50)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	name := r.PathValue("name")
+	if !s.knownJob(name) {
+		writeError(w, http.StatusNotFound, errors.New("unknown job "+strconv.Quote(name)))
+		return
+	}
+	var runs []model.Run
+	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		var err error
+		runs, err = t.Runs(tenantOf(r), name, limit)
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if runs == nil {
+		runs = []model.Run{}
+	}
+	writeJSON(w, http.StatusOK, runs)
+}
+
+func (s *Server) knownJob(name string) bool {
+	for _, j := range s.opts.Jobs.Jobs() {
+		if j.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) runJob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := s.opts.Jobs.RunNow(r.Context(), name)
+	switch {
+	case errors.Is(err, ErrUnknownJob):
+		writeError(w, http.StatusNotFound, err)
+	case errors.Is(err, ErrAlreadyRunning):
+		writeError(w, http.StatusConflict, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"job": name, "status": "started"})
+	}
+}
+
+// Check headers carry the plugin verdict next to the HTTP status.
+const (
+	HeaderCheckStatus = "X-Sollwert-Check-Status" // 0-3
+	HeaderCheckState  = "X-Sollwert-Check-State"  // OK, WARNING, CRITICAL, UNKNOWN
+)
+
+// checkHTTPStatus maps the verdict for HTTP-only probes: anything that
+// should page answers 503, a request the check cannot answer 400 or 500.
+func checkHTTPStatus(st check.Status) int {
+	switch st {
+	case check.OK, check.Warning:
+		return http.StatusOK
+	case check.Critical:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	unknown := func(code int, msg string) {
+		w.Header().Set(HeaderCheckStatus, strconv.Itoa(int(check.Unknown)))
+		w.Header().Set(HeaderCheckState, check.Unknown.String())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte("SOLLWERT UNKNOWN - " + msg + "\n"))
+	}
+	f, err := parseDeviationFilter(r)
+	if err != nil {
+		unknown(http.StatusBadRequest, err.Error())
+		return
+	}
+	f.states = nil
+	var maxAge time.Duration
+	if v := q.Get("max_age"); v != "" {
+		if maxAge, err = time.ParseDuration(v); err != nil || maxAge <= 0 {
+			unknown(http.StatusBadRequest, "max_age must be a positive duration such as 30m")
+			return
+		}
+	}
+	tenant := tenantOf(r)
+	devs, err := s.deviations(r.Context(), tenant, f)
+	if err != nil {
+		unknown(http.StatusInternalServerError, "reading deviations: "+err.Error())
+		return
+	}
+	in := check.Input{Deviations: devs, MaxAge: maxAge, Now: s.opts.Now()}
+	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		if f.host.IsValid() {
+			return t.AssetIDsInPrefix(tenant, f.host, func(id string) error {
+				a, err := t.Asset(tenant, id)
+				if err != nil {
+					return err
+				}
+				in.Assets++
+				if a.LastScanned.After(in.LastScan) {
+					in.LastScan = a.LastScanned
+				}
+				return nil
+			})
+		}
+		var err error
+		if in.Assets, err = t.CountAssets(tenant); err != nil {
+			return err
+		}
+		for _, j := range s.opts.Jobs.Jobs() {
+			st, err := t.JobState(j.Tenant, j.Name)
+			if err != nil {
+				return err
+			}
+			if st.LastSuccess != nil && st.LastSuccess.End != nil && st.LastSuccess.End.After(in.LastScan) {
+				in.LastScan = *st.LastSuccess.End
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		unknown(http.StatusInternalServerError, "reading store: "+err.Error())
+		return
+	}
+	res := check.Evaluate(in)
+	w.Header().Set(HeaderCheckStatus, strconv.Itoa(int(res.Status)))
+	w.Header().Set(HeaderCheckState, res.Status.String())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(checkHTTPStatus(res.Status))
+	_, _ = w.Write([]byte(res.String()))
+}
+
+func parseHostOrCIDR(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("host must be an IP address or a CIDR, got " + strconv.Quote(s))
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
+}
+
+func intParam(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, errors.New("limit must be a positive integer")
+	}
+	return n, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func writeStoreError(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err)
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/store"
+)
+
+type fakeJobs struct{ running map[string]bool }
+
+func (f fakeJobs) Jobs() []JobInfo {
+	return []JobInfo{{Name: "lo", Source: "nmap", Schedule: "@every 1m", Tenant: model.DefaultTenant}}
+}
+
+func (f fakeJobs) RunNow(_ context.Context, name string) error {
+	if name != "lo" {
+		return fmt.Errorf("%w %q", ErrUnknownJob, name)
+	}
+	if f.running[name] {
+		return ErrAlreadyRunning
+	}
+	return nil
+}
+
+func newServer(t *testing.T, running bool) (*httptest.Server, *store.Store, time.Time) {
+	t.Helper()
+	st, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	err = st.Update(context.Background(), func(tx *store.Txn) error {
+		for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+			a := &model.Asset{ID: fmt.Sprintf("a%d", i), Tenant: model.DefaultTenant, Status: "up", LastScanned: now.Add(-time.Minute),
+				Addresses: []sdk.Address{{Addr: ip, Type: "ipv4"}}}
+			if err := tx.PutAsset(a); err != nil {
+				return err
+			}
+		}
+		for _, d := range []model.Deviation{
+			{ID: "d1", Tenant: model.DefaultTenant, Rule: "r", Kind: model.KindUnexpectedPort, Severity: model.SeverityCritical, State: model.StateOpen, AssetID: "a0", Host: "127.0.0.1", Protocol: "tcp", Port: 8080, OpenedAt: now},
+			{ID: "d2", Tenant: model.DefaultTenant, Rule: "r", Kind: model.KindUnknownHost, Severity: model.SeverityWarning, State: model.StateOpen, AssetID: "a1", Host: "127.0.0.2", OpenedAt: now},
+			{ID: "d3", Tenant: model.DefaultTenant, Rule: "r", Kind: model.KindUnexpectedPort, Severity: model.SeverityCritical, State: model.StateResolved, AssetID: "a1", Host: "127.0.0.2", Port: 9, OpenedAt: now},
+		} {
+			if err := tx.PutDeviation(&d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Now: func() time.Time { return now }}))
+	t.Cleanup(srv.Close)
+	return srv, st, now
+}
+
+func TestRoutes(t *testing.T) {
+	srv, _, _ := newServer(t, false)
+	cases := []struct {
+		method, path string
+		code         int
+		contains     string
+	}{
+		{"GET", "/healthz", 200, `"status": "ok"`},
+		{"GET", "/v1/assets", 200, `"127.0.0.2"`},
+		{"GET", "/v1/assets?host=127.0.0.2", 200, `"a1"`},
+		{"GET", "/v1/assets?host=bogus", 400, "host must be"},
+		{"GET", "/v1/assets/127.0.0.1", 200, `"a0"`},
+		{"GET", "/v1/assets/a1", 200, `"127.0.0.2"`},
+		{"GET", "/v1/assets/nope", 404, "not found"},
+		{"GET", "/v1/assets/a0/history", 200, `[]`},
+		{"GET", "/v1/deviations", 200, `"d2"`},
+		{"GET", "/v1/deviations?severity=critical", 200, `"d1"`},
+		{"GET", "/v1/deviations?state=resolved", 200, `"d3"`},
+		{"GET", "/v1/deviations?state=bogus", 400, "state must be"},
+		{"GET", "/v1/deviations?host=127.0.0.2&kind=unknown_host", 200, `"d2"`},
+		{"GET", "/v1/deviations/d1", 200, `"tcp"`},
+		{"GET", "/v1/jobs", 200, `"lo"`},
+		{"GET", "/v1/jobs/lo/runs", 200, `[]`},
+		{"GET", "/v1/jobs/nope/runs", 404, "unknown job"},
+		{"POST", "/v1/jobs/lo/run", 202, "started"},
+		{"POST", "/v1/jobs/nope/run", 404, "unknown job"},
+		{"GET", "/v1/check", 503, "SOLLWERT CRITICAL - 1 critical, 1 warning deviations"},
+		{"GET", "/v1/check?host=127.0.0.2", 200, "SOLLWERT WARNING"},
+		{"GET", "/v1/check?host=127.0.0.3", 200, "SOLLWERT OK"},
+		{"GET", "/v1/check?max_age=bogus", 400, "SOLLWERT UNKNOWN"},
+		{"DELETE", "/v1/deviations/d1", 405, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var b strings.Builder
+			buf := make([]byte, 4096)
+			for {
+				n, err := resp.Body.Read(buf)
+				b.Write(buf[:n])
+				if err != nil {
+					break
+				}
+			}
+			if resp.StatusCode != c.code || !strings.Contains(b.String(), c.contains) {
+				t.Fatalf("HTTP %d (want %d), body:\n%s\nwant it to contain %q", resp.StatusCode, c.code, b.String(), c.contains)
+			}
+		})
+	}
+}
+
+func TestRunNowWhileRunningConflicts(t *testing.T) {
+	srv, _, _ := newServer(t, true)
+	resp, err := http.Post(srv.URL+"/v1/jobs/lo/run", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("HTTP %d", resp.StatusCode)
+	}
+}
+
+func TestCheckHeadersCarryTheVerdict(t *testing.T) {
+	srv, _, _ := newServer(t, false)
+	resp, err := http.Get(srv.URL + "/v1/check?rule=r&host=127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get(HeaderCheckStatus) != "2" || resp.Header.Get(HeaderCheckState) != "CRITICAL" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	var devs []model.Deviation
+	r2, _ := http.Get(srv.URL + "/v1/deviations?state=all")
+	json.NewDecoder(r2.Body).Decode(&devs)
+	r2.Body.Close()
+	if len(devs) != 3 {
+		t.Fatalf("state=all: %d deviations", len(devs))
+	}
+}

@@ -1,0 +1,308 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Defaults for optional settings.
+const (
+	DefaultListen            = "127.0.0.1:7400"
+	DefaultTimeout           = 10 * time.Minute
+	DefaultMaxConcurrentJobs = 4
+	DefaultStaleAfter        = 3
+)
+
+// Config is a loaded, checked configuration.
+type Config struct {
+	Path              string
+	DataDir           string
+	API               API
+	Log               Log
+	MaxConcurrentJobs int
+	Jobs              []Job
+	Rules             []rules.Rule
+}
+
+// API configures the HTTP API.
+type API struct{ Listen string }
+
+// Log configures logging.
+type Log struct{ Level, Format string }
+
+// Job is one job block.
+type Job struct {
+	Name, Source, Schedule string
+	Tenant                 string
+	Timeout                time.Duration
+	Jitter                 time.Duration
+	// SourceConfig holds every attribute the job block does not know
+	// itself, as one JSON object for the source.
+	SourceConfig json.RawMessage
+	Range        hcl.Range
+	AttrRanges   map[string]hcl.Range
+}
+
+// Fingerprint changes whenever anything about the job changes; a reload
+// restarts only jobs whose fingerprint differs.
+func (j Job) Fingerprint() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s", j.Source, j.Schedule, j.Timeout, j.Jitter, j.Tenant, j.SourceConfig)
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// JobNames lists the configured jobs.
+func (c *Config) JobNames() []string {
+	out := make([]string, len(c.Jobs))
+	for i, j := range c.Jobs {
+		out[i] = j.Name
+	}
+	return out
+}
+
+// Load reads and checks the file at path.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(src, path)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "data_dir", Required: true},
+		{Name: "max_concurrent_jobs"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "api"},
+		{Type: "log"},
+		{Type: "job", LabelNames: []string{"name"}},
+		{Type: "expect", LabelNames: []string{"name"}},
+	},
+}
+
+// Parse checks src, read from filename.
+func Parse(src []byte, filename string) (*Config, error) {
+	file, diags := hclparse.NewParser().ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, diagErr(diags)
+	}
+	content, diags := file.Body.Content(rootSchema)
+	if diags.HasErrors() {
+		return nil, diagErr(diags)
+	}
+	cfg := &Config{
+		Path:              filename,
+		API:               API{Listen: DefaultListen},
+		Log:               Log{Level: "info", Format: "text"},
+		MaxConcurrentJobs: DefaultMaxConcurrentJobs,
+	}
+	d := &decoder{}
+	if a := content.Attributes["data_dir"]; a != nil {
+		if dir, ok := d.str(a); ok {
+			if dir == "" {
+				d.add(errorAt(a.Expr.Range(), "Invalid data_dir", "data_dir must not be empty"))
+			} else if !filepath.IsAbs(dir) {
+				dir = filepath.Join(filepath.Dir(filename), dir)
+			}
+			cfg.DataDir = dir
+		}
+	}
+	if a := content.Attributes["max_concurrent_jobs"]; a != nil {
+		if n, ok := d.integer(a); ok {
+			if n < 1 {
+				d.add(errorAt(a.Expr.Range(), "Invalid max_concurrent_jobs", "must be at least 1"))
+			}
+			cfg.MaxConcurrentJobs = n
+		}
+	}
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "expect": {}}
+	for _, b := range content.Blocks {
+		key := ""
+		if len(b.Labels) > 0 {
+			key = b.Labels[0]
+			if !nameRE.MatchString(key) {
+				d.add(errorAt(b.LabelRanges[0], fmt.Sprintf("Invalid %s name", b.Type), fmt.Sprintf("%q: names use letters, digits, '.', '_' and '-'", key)))
+				continue
+			}
+		}
+		if prev, dup := seen[b.Type][key]; dup {
+			what := b.Type + " block"
+			if key != "" {
+				what = fmt.Sprintf("%s %q", b.Type, key)
+			}
+			d.add(errorAt(b.DefRange, "Duplicate "+b.Type, fmt.Sprintf("%s is already defined at %s:%d", what, prev.Filename, prev.Start.Line)))
+			continue
+		}
+		seen[b.Type][key] = b.DefRange
+		switch b.Type {
+		case "api":
+			d.decodeAPI(b, &cfg.API)
+		case "log":
+			d.decodeLog(b, &cfg.Log)
+		case "job":
+			if j, ok := d.decodeJob(b); ok {
+				cfg.Jobs = append(cfg.Jobs, j)
+			}
+		case "expect":
+			if r, ok := d.decodeExpect(b); ok {
+				cfg.Rules = append(cfg.Rules, r)
+			}
+		}
+	}
+	if err := diagErr(d.diags); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decoder collects diagnostics while decoding blocks.
+type decoder struct{ diags hcl.Diagnostics }
+
+func (d *decoder) add(diag ...*hcl.Diagnostic) { d.diags = append(d.diags, diag...) }
+
+func (d *decoder) value(a *hcl.Attribute) (cty.Value, bool) {
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		d.add(diags...)
+		return cty.NilVal, false
+	}
+	if v.IsNull() || !v.IsWhollyKnown() {
+		d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "a value is required"))
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+func (d *decoder) str(a *hcl.Attribute) (string, bool) {
+	v, ok := d.value(a)
+	if !ok {
+		return "", false
+	}
+	if v.Type() != cty.String {
+		d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), fmt.Sprintf("must be a string, not %s", v.Type().FriendlyName())))
+		return "", false
+	}
+	return v.AsString(), true
+}
+
+func (d *decoder) integer(a *hcl.Attribute) (int, bool) {
+	v, ok := d.value(a)
+	if !ok {
+		return 0, false
+	}
+	if v.Type() != cty.Number {
+		d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), fmt.Sprintf("must be a whole number, not %s", v.Type().FriendlyName())))
+		return 0, false
+	}
+	bf := v.AsBigFloat()
+	n, acc := bf.Int64()
+	if !bf.IsInt() || acc != 0 || n > 1<<31 || n < -(1<<31) {
+		d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "must be a whole number"))
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (d *decoder) duration(a *hcl.Attribute) (time.Duration, bool) {
+	s, ok := d.str(a)
+	if !ok {
+		return 0, false
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil || dur < 0 {
+		d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), fmt.Sprintf("%q is not a duration such as \"90s\", \"5m\" or \"1h30m\"", s)))
+		return 0, false
+	}
+	return dur, true
+}
+
+// strList reads a list of strings, returning each element's range too so
+// a bad element can be pointed at.
+func (d *decoder) strList(a *hcl.Attribute) ([]string, []hcl.Range, bool) {
+	exprs, diags := hcl.ExprList(a.Expr)
+	if diags.HasErrors() {
+		d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "must be a list of strings, such as [\"22\", \"443\"]"))
+		return nil, nil, false
+	}
+	out := make([]string, 0, len(exprs))
+	ranges := make([]hcl.Range, 0, len(exprs))
+	for _, e := range exprs {
+		v, diags := e.Value(nil)
+		if diags.HasErrors() {
+			d.add(diags...)
+			return nil, nil, false
+		}
+		if v.IsNull() || v.Type() != cty.String {
+			d.add(errorAt(e.Range(), fmt.Sprintf("Invalid %s", a.Name), "every element must be a string"))
+			return nil, nil, false
+		}
+		out = append(out, v.AsString())
+		ranges = append(ranges, e.Range())
+	}
+	return out, ranges, true
+}
+
+func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen"}}})
+	if diags.HasErrors() {
+		d.add(diags...)
+		return
+	}
+	if a := content.Attributes["listen"]; a != nil {
+		if s, ok := d.str(a); ok {
+			api.Listen = s
+		}
+	}
+}
+
+func (d *decoder) decodeLog(b *hcl.Block, l *Log) {
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "level"}, {Name: "format"}}})
+	if diags.HasErrors() {
+		d.add(diags...)
+		return
+	}
+	if a := content.Attributes["level"]; a != nil {
+		if s, ok := d.str(a); ok {
+			switch s {
+			case "trace", "debug", "info", "warn", "error":
+				l.Level = s
+			default:
+				d.add(errorAt(a.Expr.Range(), "Invalid log level", fmt.Sprintf("%q is not one of trace, debug, info, warn, error", s)))
+			}
+		}
+	}
+	if a := content.Attributes["format"]; a != nil {
+		if s, ok := d.str(a); ok {
+			if s != "text" && s != "json" {
+				d.add(errorAt(a.Expr.Range(), "Invalid log format", fmt.Sprintf("%q is not text or json", s)))
+			}
+			l.Format = s
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+

@@ -1,0 +1,141 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/sdk"
+)
+
+func TestTheIssueExampleLoads(t *testing.T) {
+	cfg, err := Load("testdata/example.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Listen != "127.0.0.1:7400" || !strings.HasSuffix(cfg.DataDir, "testdata/data") {
+		t.Fatalf("top level: %+v", cfg)
+	}
+	if len(cfg.Jobs) != 1 || len(cfg.Rules) != 1 {
+		t.Fatalf("jobs %d rules %d", len(cfg.Jobs), len(cfg.Rules))
+	}
+	j := cfg.Jobs[0]
+	if j.Name != "loopback" || j.Source != "nmap" || j.Schedule != "@every 5m" || j.Timeout != 2*time.Minute || j.Tenant != model.DefaultTenant {
+		t.Fatalf("job: %+v", j)
+	}
+	var src map[string]any
+	if err := json.Unmarshal(j.SourceConfig, &src); err != nil {
+		t.Fatal(err)
+	}
+	if src["ports"] != "1-1024,8000-9000" || len(src["targets"].([]any)) != 1 || len(src) != 2 {
+		t.Fatalf("source config: %s", j.SourceConfig)
+	}
+	if r := j.AttrRanges["ports"]; r.Start.Line != 10 {
+		t.Fatalf("ports range: %+v", r)
+	}
+	r := cfg.Rules[0]
+	if r.Name != "loopback-services" || r.Severity != model.SeverityCritical || r.UnknownHosts != model.SeverityWarning || r.StaleAfter != 3 {
+		t.Fatalf("rule: %+v", r)
+	}
+	if len(r.CIDRs) != 1 || r.CIDRs[0] != netip.MustParsePrefix("127.0.0.0/8") {
+		t.Fatalf("cidrs: %v", r.CIDRs)
+	}
+	if got := r.Allowed[sdk.TCP].String(); got != "22,8000-8100" {
+		t.Fatalf("allowed tcp: %s", got)
+	}
+	if got := r.Required[sdk.TCP].String(); got != "22" {
+		t.Fatalf("required tcp: %s", got)
+	}
+	if _, ok := r.Allowed[sdk.UDP]; ok {
+		t.Fatal("udp must be unrestricted when not given")
+	}
+}
+
+const head = "data_dir = \"d\"\n"
+
+func TestInvalidConfigsNameTheirPosition(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"syntax error", head + "job \"x\" {\n  source = \n}\n", "c.hcl:3:12: Invalid expression"},
+		{"unknown block", head + "jobs \"x\" {\n}\n", "c.hcl:2:1: Unsupported block type"},
+		{"unknown top-level attribute", head + "datadir = 1\n", "c.hcl:2:1: Unsupported argument"},
+		{"missing data_dir", "api {}\n", "c.hcl:1:1: Missing required argument"},
+		{"duplicate job", head + "job \"a\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n}\njob \"a\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n}\n", "c.hcl:6:1: Duplicate job: job \"a\" is already defined at c.hcl:2"},
+		{"duplicate expect", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n}\nexpect \"e\" {\n cidrs = [\"127.0.0.1\"]\n}\n", "c.hcl:5:1: Duplicate expect"},
+		{"job without source", head + "job \"a\" {\n schedule = \"@hourly\"\n}\n", "c.hcl:2:9: Missing required argument"},
+		{"bad cron", head + "job \"a\" {\n source = \"nmap\"\n schedule = \"61 * * * *\"\n}\n", "c.hcl:4:13: Invalid schedule"},
+		{"bad duration", head + "job \"a\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n timeout = \"5 minutes\"\n}\n", "c.hcl:5:12: Invalid timeout"},
+		{"bad cidr element", head + "expect \"e\" {\n cidrs = [\"127.0.0.0/8\", \"10.0.0.300/8\"]\n}\n", "c.hcl:3:26: Invalid CIDR in cidrs: \"10.0.0.300/8\""},
+		{"cidr with host bits", head + "expect \"e\" {\n cidrs = [\"127.0.0.1/8\"]\n}\n", "did you mean \"127.0.0.0/8\""},
+		{"reversed port range", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n tcp = [\"22\", \"10-5\"]\n}\n", "c.hcl:4:15: Invalid port range in tcp"},
+		{"port out of range", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n required_tcp = [\"70000\"]\n}\n", "outside 1-65535"},
+		{"port by name", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n tcp = [\"ssh\"]\n}\n", "\"ssh\" is not a port number"},
+		{"bad severity", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n severity = \"high\"\n}\n", "c.hcl:4:13: Invalid severity"},
+		{"bad name", head + "job \"a/b\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n}\n", "c.hcl:2:5: Invalid job name"},
+		{"max concurrent below one", head + "max_concurrent_jobs = 0\n", "c.hcl:2:23: Invalid max_concurrent_jobs"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.src), "c.hcl")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("error %T is not a *config.Error", err)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+				t.Fatalf("want one problem, got %d:\n%s", n, err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestFieldErrorPointsAtTheAttribute(t *testing.T) {
+	cfg, err := Load("testdata/example.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &sdk.ValidationError{}
+	v.Add("ports", "port 99999 is outside 1-65535")
+	v.Add("scan_type", "required")
+	err = cfg.Jobs[0].FieldError(v)
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "testdata/example.hcl:10:14: Invalid nmap attribute \"ports\"") || !strings.HasPrefix(lines[1], "testdata/example.hcl:5:1:") {
+		t.Fatalf("field errors:\n%s", err)
+	}
+}
+
+func TestFingerprintFollowsChanges(t *testing.T) {
+	a, _ := Parse([]byte(head+"job \"a\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n ports = \"22\"\n}\n"), "c.hcl")
+	b, _ := Parse([]byte(head+"\n\njob \"a\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n ports = \"22\"\n}\n"), "c.hcl")
+	c, _ := Parse([]byte(head+"job \"a\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n ports = \"23\"\n}\n"), "c.hcl")
+	if a.Jobs[0].Fingerprint() != b.Jobs[0].Fingerprint() {
+		t.Fatal("moving a block changed its fingerprint")
+	}
+	if a.Jobs[0].Fingerprint() == c.Jobs[0].Fingerprint() {
+		t.Fatal("a changed attribute kept the fingerprint")
+	}
+}
+
+func TestEmptyAllowListForbidsEverything(t *testing.T) {
+	cfg, err := Parse([]byte(head+"expect \"e\" {\n cidrs = [\"::1\"]\n tcp = []\n}\n"), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Rules[0]
+	if pr, ok := r.Allowed[sdk.TCP]; !ok || len(pr) != 0 {
+		t.Fatalf("allowed: %#v", r.Allowed)
+	}
+	if r.CIDRs[0].String() != "::1/128" {
+		t.Fatalf("cidr %s", r.CIDRs[0])
+	}
+}

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/sollwert/sollwert/sdk"
+)
+
+var expectSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "cidrs", Required: true},
+		{Name: "tcp"}, {Name: "udp"},
+		{Name: "required_tcp"}, {Name: "required_udp"},
+		{Name: "unknown_hosts"},
+		{Name: "severity"},
+		{Name: "stale_after"},
+	},
+}
+
+func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
+	r := rules.Rule{Name: b.Labels[0], Tenant: model.DefaultTenant, Severity: model.SeverityWarning, StaleAfter: DefaultStaleAfter}
+	content, diags := b.Body.Content(expectSchema)
+	if diags.HasErrors() {
+		d.add(diags...)
+		return r, false
+	}
+	before := len(d.diags)
+	if a := content.Attributes["cidrs"]; a != nil {
+		if list, ranges, ok := d.strList(a); ok {
+			for i, s := range list {
+				p, err := parsePrefix(s)
+				if err != nil {
+					d.add(errorAt(ranges[i], "Invalid CIDR in cidrs", err.Error()))
+					continue
+				}
+				r.CIDRs = append(r.CIDRs, p)
+			}
+			if len(list) == 0 {
+				d.add(errorAt(a.Expr.Range(), "Invalid cidrs", "an expect block must select at least one CIDR"))
+			}
+		}
+	}
+	ports := func(name string) (sdk.PortRanges, bool) {
+		a := content.Attributes[name]
+		if a == nil {
+			return nil, false
+		}
+		list, ranges, ok := d.strList(a)
+		if !ok {
+			return nil, false
+		}
+		var out sdk.PortRanges
+		for i, s := range list {
+			pr, err := sdk.ParsePortRanges(s)
+			if err != nil {
+				d.add(errorAt(ranges[i], fmt.Sprintf("Invalid port range in %s", name), err.Error()))
+				continue
+			}
+			out = out.Union(pr)
+		}
+		if out == nil {
+			out = sdk.PortRanges{} // an empty list: no port allowed
+		}
+		return out, true
+	}
+	for _, p := range []struct {
+		attr  string
+		proto sdk.Protocol
+		into  *map[sdk.Protocol]sdk.PortRanges
+	}{
+		{"tcp", sdk.TCP, &r.Allowed}, {"udp", sdk.UDP, &r.Allowed},
+		{"required_tcp", sdk.TCP, &r.Required}, {"required_udp", sdk.UDP, &r.Required},
+	} {
+		if pr, set := ports(p.attr); set {
+			if *p.into == nil {
+				*p.into = map[sdk.Protocol]sdk.PortRanges{}
+			}
+			(*p.into)[p.proto] = pr
+		}
+	}
+	if a := content.Attributes["unknown_hosts"]; a != nil {
+		if s, ok := d.str(a); ok && s != "" && s != "off" {
+			sev, err := model.ParseSeverity(s)
+			if err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid unknown_hosts", err.Error()+", or \"off\""))
+			}
+			r.UnknownHosts = sev
+		}
+	}
+	if a := content.Attributes["severity"]; a != nil {
+		if s, ok := d.str(a); ok {
+			sev, err := model.ParseSeverity(s)
+			if err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid severity", err.Error()))
+			}
+			r.Severity = sev
+		}
+	}
+	if a := content.Attributes["stale_after"]; a != nil {
+		if n, ok := d.integer(a); ok {
+			if n < 0 {
+				d.add(errorAt(a.Expr.Range(), "Invalid stale_after", "must be 0 (off) or a number of schedule intervals"))
+			}
+			r.StaleAfter = n
+		}
+	}
+	return r, len(d.diags) == before
+}
+
+// parsePrefix accepts a CIDR or a bare address. A CIDR with host bits set
+// is refused: "10.0.0.5/24" is more often a typo than a wish for the /24.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		ip = ip.Unmap()
+		return netip.PrefixFrom(ip, ip.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %q?", s, p.Masked())
+	}
+	return p, nil
+}

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/robfig/cron/v3"
+	"github.com/sollwert/sollwert/model"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+var jobSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "source", Required: true},
+		{Name: "schedule", Required: true},
+		{Name: "timeout"},
+		{Name: "jitter"},
+	},
+}
+
+// cronParser matches what the scheduler accepts: five fields or a
+// descriptor such as "@every 5m".
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (d *decoder) decodeJob(b *hcl.Block) (Job, bool) {
+	j := Job{Name: b.Labels[0], Tenant: model.DefaultTenant, Timeout: DefaultTimeout, Range: b.DefRange, AttrRanges: map[string]hcl.Range{}}
+	content, rest, diags := b.Body.PartialContent(jobSchema)
+	if diags.HasErrors() {
+		d.add(diags...)
+		return j, false
+	}
+	before := len(d.diags)
+	if a := content.Attributes["source"]; a != nil {
+		if s, ok := d.str(a); ok {
+			if !nameRE.MatchString(s) {
+				d.add(errorAt(a.Expr.Range(), "Invalid source", fmt.Sprintf("%q is not a source name", s)))
+			}
+			j.Source = s
+			j.AttrRanges["source"] = a.Expr.Range()
+		}
+	}
+	if a := content.Attributes["schedule"]; a != nil {
+		if s, ok := d.str(a); ok {
+			if _, err := cronParser.Parse(s); err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid schedule", fmt.Sprintf("%q: %v; use five cron fields (\"*/15 * * * *\") or a descriptor (\"@every 5m\", \"@hourly\")", s, err)))
+			}
+			j.Schedule = s
+		}
+	}
+	if a := content.Attributes["timeout"]; a != nil {
+		if dur, ok := d.duration(a); ok {
+			if dur == 0 {
+				d.add(errorAt(a.Expr.Range(), "Invalid timeout", "must be longer than 0s"))
+			}
+			j.Timeout = dur
+		}
+	}
+	if a := content.Attributes["jitter"]; a != nil {
+		if dur, ok := d.duration(a); ok {
+			j.Jitter = dur
+		}
+	}
+	attrs, diags := rest.JustAttributes()
+	if diags.HasErrors() {
+		d.add(diags...)
+		return j, false
+	}
+	obj := map[string]json.RawMessage{}
+	for _, name := range sortedKeys(attrs) {
+		a := attrs[name]
+		v, ok := d.value(a)
+		if !ok {
+			continue
+		}
+		raw, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
+		if err != nil {
+			d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", name), err.Error()))
+			continue
+		}
+		obj[name] = raw
+		j.AttrRanges[name] = a.Expr.Range()
+	}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		d.add(errorAt(b.DefRange, "Invalid job", err.Error()))
+	}
+	j.SourceConfig = raw
+	return j, len(d.diags) == before
+}

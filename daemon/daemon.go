@@ -1,0 +1,403 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sollwert/sollwert/daemon/api"
+	"github.com/sollwert/sollwert/daemon/config"
+	"github.com/sollwert/sollwert/ingest"
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/plugins"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/sollwert/sollwert/scheduler"
+	"github.com/sollwert/sollwert/store"
+)
+
+// Options are what cmd/sollwert hands the daemon.
+type Options struct {
+	Sources *plugins.Registry
+	Logger  hclog.Logger
+	// Registry receives the daemon's metrics; nil makes a private one.
+	Registry *prometheus.Registry
+	Version  string
+	// StaleSweep is how often staleness is re-checked; 0 means 30s.
+	StaleSweep time.Duration
+}
+
+// Daemon is a running sollwert.
+type Daemon struct {
+	opts     Options
+	log      hclog.Logger
+	store    *store.Store
+	sched    *scheduler.Scheduler
+	exec     *Executor
+	applier  *ingest.Applier
+	registry *prometheus.Registry
+
+	mu     sync.RWMutex
+	cfg    *config.Config
+	engine *rules.Engine
+	jobs   map[string]config.Job
+
+	httpSrv  *http.Server
+	listener net.Listener
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+}
+
+// New validates cfg, opens the store and prepares every part without
+// starting anything.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.StaleSweep <= 0 {
+		opts.StaleSweep = 30 * time.Second
+	}
+	if err := Validate(context.Background(), cfg, opts.Sources, opts.Logger); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, store: st, cfg: cfg, registry: opts.Registry}
+	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
+	metrics, err := NewMetrics(opts.Registry, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	d.applier = &ingest.Applier{Store: st, Engine: d.currentEngine}
+	d.exec = &Executor{Store: st, Sources: opts.Sources, Applier: d.applier, Logger: opts.Logger.Named("job"), Metrics: metrics}
+	d.sched = scheduler.New(d.runScheduled, scheduler.Options{
+		MaxConcurrent: cfg.MaxConcurrentJobs,
+		Logger:        opts.Logger.Named("scheduler"),
+		Observer:      skipRecorder{d},
+	})
+	if err := d.apply(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if n, err := RecoverInterrupted(context.Background(), st, time.Now().UTC()); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		d.log.Warn("marked runs interrupted by an earlier stop", "runs", n)
+	}
+	return d, nil
+}
+
+// Validate checks a configuration completely: syntax is the config
+// package's, each job's source checks its own attributes, and the rules
+// must compile. Errors name file, line and column.
+func Validate(ctx context.Context, cfg *config.Config, sources *plugins.Registry, log hclog.Logger) error {
+	var errs []error
+	for _, job := range cfg.Jobs {
+		src, err := sources.Source(job.Source, log)
+		if err != nil {
+			errs = append(errs, job.FieldError(sourceError(err)))
+			continue
+		}
+		if err := src.Validate(ctx, job.SourceConfig); err != nil {
+			var verr *sdkValidationError
+			if errors.As(err, &verr) {
+				errs = append(errs, job.FieldError(verr))
+			} else {
+				errs = append(errs, fmt.Errorf("job %q: %w", job.Name, err))
+			}
+		}
+	}
+	if _, err := rules.Compile(cfg.Rules, nil); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// apply installs cfg's jobs and rules; on error nothing changes.
+func (d *Daemon) apply(cfg *config.Config) error {
+	jobs := make([]scheduler.Job, 0, len(cfg.Jobs))
+	byName := make(map[string]config.Job, len(cfg.Jobs))
+	for _, j := range cfg.Jobs {
+		jobs = append(jobs, scheduler.Job{Name: j.Name, Schedule: j.Schedule, Timeout: j.Timeout, Jitter: j.Jitter, Spec: j.Fingerprint()})
+		byName[j.Name] = j
+	}
+	intervals, err := Intervals(cfg)
+	if err != nil {
+		return err
+	}
+	engine, err := rules.Compile(cfg.Rules, intervals)
+	if err != nil {
+		return err
+	}
+	// Swap jobs before the scheduler can fire one of the new ones.
+	d.mu.Lock()
+	oldJobs := d.jobs
+	d.jobs = byName
+	d.mu.Unlock()
+	if err := d.sched.Update(jobs); err != nil {
+		d.mu.Lock()
+		d.jobs = oldJobs
+		d.mu.Unlock()
+		return err
+	}
+	d.mu.Lock()
+	d.cfg, d.engine = cfg, engine
+	d.mu.Unlock()
+	return nil
+}
+
+// Intervals returns each job's nominal schedule interval, which stale
+// checks multiply.
+func Intervals(cfg *config.Config) (map[string]time.Duration, error) {
+	out := make(map[string]time.Duration, len(cfg.Jobs))
+	for _, j := range cfg.Jobs {
+		iv, err := scheduler.IntervalOf(j.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("job %q: %w", j.Name, err)
+		}
+		out[j.Name] = iv
+	}
+	return out, nil
+}
+
+func (d *Daemon) currentEngine() *rules.Engine {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.engine
+}
+
+func (d *Daemon) job(name string) (config.Job, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	j, ok := d.jobs[name]
+	return j, ok
+}
+
+func (d *Daemon) runScheduled(ctx context.Context, sj scheduler.Job, trigger string) error {
+	job, ok := d.job(sj.Name)
+	if !ok {
+		return fmt.Errorf("job %q is no longer configured", sj.Name)
+	}
+	if job.Fingerprint() != sj.Spec {
+		// A reload changed the job between the scheduler starting this run
+		// and now; mixing the old timeout with the new source config would
+		// run neither definition.
+		return fmt.Errorf("job %q changed while its run was starting; the next run uses the new definition", sj.Name)
+	}
+	_, err := d.exec.Execute(ctx, job, trigger)
+	return err
+}
+
+// Reload reads the configuration file again. A configuration that does
+// not load or validate is refused and the running one stays.
+func (d *Daemon) Reload(ctx context.Context) error {
+	d.mu.RLock()
+	path, old := d.cfg.Path, d.cfg
+	d.mu.RUnlock()
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = Validate(ctx, cfg, d.opts.Sources, d.log)
+	}
+	if err == nil {
+		err = d.apply(cfg)
+	}
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "error", err)
+		return fmt.Errorf("reload: %w", err)
+	}
+	if cfg.DataDir != old.DataDir || cfg.API.Listen != old.API.Listen {
+		d.log.Warn("data_dir and api.listen changes take effect at the next restart")
+	}
+	d.log.Info("configuration reloaded", "jobs", len(cfg.Jobs), "rules", len(cfg.Rules))
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		d.reevaluate(d.bgCtx, "reload")
+	}()
+	return nil
+}
+
+func (d *Daemon) reevaluate(ctx context.Context, why string) {
+	sum, err := d.applier.Reevaluate(ctx, model.DefaultTenant)
+	if err != nil {
+		d.log.Error("re-evaluating assets failed", "reason", why, "error", err)
+		return
+	}
+	if sum.Opened+sum.Resolved > 0 {
+		d.log.Info("re-evaluated assets", "reason", why, "opened", sum.Opened, "resolved", sum.Resolved)
+	}
+}
+
+// Run serves until ctx ends; every value on reload triggers Reload.
+func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	if err := d.Listen(); err != nil {
+		return err
+	}
+	d.sched.Start()
+	d.log.Info("sollwert started", "api", d.Addr(), "data_dir", d.cfg.DataDir, "jobs", len(d.cfg.Jobs), "rules", len(d.cfg.Rules))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.httpSrv.Serve(d.listener) }()
+
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		d.sweepStale(d.bgCtx)
+	}()
+
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-reload:
+			_ = d.Reload(ctx)
+		case err = <-serveErr:
+			err = fmt.Errorf("api server: %w", err)
+			break loop
+		}
+	}
+	return errors.Join(err, d.shutdown())
+}
+
+// Listen binds the API address; Run calls it if the caller did not.
+func (d *Daemon) Listen() error {
+	if d.listener != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", d.cfg.API.Listen, err)
+	}
+	d.listener = ln
+	d.httpSrv = &http.Server{
+		Handler: api.New(api.Options{
+			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry,
+			Logger: d.log.Named("api"), Version: d.opts.Version,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	return nil
+}
+
+// Addr is the API's bound address.
+func (d *Daemon) Addr() string {
+	if d.listener == nil {
+		return ""
+	}
+	return d.listener.Addr().String()
+}
+
+func (d *Daemon) shutdown() error {
+	d.log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	if d.httpSrv != nil {
+		errs = append(errs, d.httpSrv.Shutdown(ctx))
+	}
+	errs = append(errs, d.sched.Stop(ctx))
+	d.bgCancel()
+	d.bg.Wait()
+	errs = append(errs, d.store.Close())
+	return errors.Join(errs...)
+}
+
+// sweepStale re-judges assets when some job has gone without a successful
+// run for longer than the shortest stale limit, so stale_scan deviations
+// open without waiting for a scan that may never come.
+func (d *Daemon) sweepStale(ctx context.Context) {
+	t := time.NewTicker(d.opts.StaleSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if d.staleSuspected(ctx) {
+			d.reevaluate(ctx, "stale check")
+		}
+	}
+}
+
+func (d *Daemon) staleSuspected(ctx context.Context) bool {
+	d.mu.RLock()
+	cfg := d.cfg
+	d.mu.RUnlock()
+	minFactor := 0
+	for _, r := range cfg.Rules {
+		if r.StaleAfter > 0 && (minFactor == 0 || r.StaleAfter < minFactor) {
+			minFactor = r.StaleAfter
+		}
+	}
+	if minFactor == 0 {
+		return false
+	}
+	intervals, err := Intervals(cfg)
+	if err != nil {
+		return false
+	}
+	now := time.Now()
+	suspected := false
+	_ = d.store.View(ctx, func(t *store.Txn) error {
+		for _, j := range cfg.Jobs {
+			st, err := t.JobState(j.Tenant, j.Name)
+			if err != nil || st.LastSuccess == nil || st.LastSuccess.End == nil {
+				continue
+			}
+			if now.Sub(*st.LastSuccess.End) > time.Duration(minFactor)*intervals[j.Name] {
+				suspected = true
+			}
+		}
+		return nil
+	})
+	return suspected
+}
+
+type skipRecorder struct{ d *Daemon }
+
+func (s skipRecorder) Skipped(job scheduler.Job, trigger string, at time.Time, reason string) {
+	s.d.log.Warn("run skipped", "job", job.Name, "trigger", trigger, "reason", reason)
+}
+
+type jobController struct{ d *Daemon }
+
+func (c jobController) Jobs() []api.JobInfo {
+	c.d.mu.RLock()
+	cfg := c.d.cfg
+	c.d.mu.RUnlock()
+	out := make([]api.JobInfo, 0, len(cfg.Jobs))
+	for _, j := range cfg.Jobs {
+		info := api.JobInfo{Name: j.Name, Source: j.Source, Schedule: j.Schedule, Tenant: j.Tenant, Running: c.d.sched.Running(j.Name)}
+		if next, ok := c.d.sched.Next(j.Name); ok {
+			info.NextRun = &next
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+func (c jobController) RunNow(ctx context.Context, name string) error {
+	err := c.d.sched.RunNow(ctx, name)
+	switch {
+	case errors.Is(err, scheduler.ErrUnknownJob):
+		return fmt.Errorf("%w %q", api.ErrUnknownJob, name)
+	case errors.Is(err, scheduler.ErrAlreadyRunning):
+		return fmt.Errorf("%w: %q", api.ErrAlreadyRunning, name)
+	}
+	return err
+}

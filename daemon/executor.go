@@ -1,0 +1,168 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/daemon/config"
+	"github.com/sollwert/sollwert/ingest"
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/plugins"
+	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/store"
+)
+
+// Executor runs one job once: source, then store, then rules. The daemon's
+// scheduler and `sollwert scan` both use it, so a run from the command line
+// is the same as a scheduled one.
+type Executor struct {
+	Store    *store.Store
+	Sources  *plugins.Registry
+	Applier  *ingest.Applier
+	Logger   hclog.Logger
+	Metrics  *Metrics // may be nil
+	Now      func() time.Time
+	MaxHosts int // observations one run may hold; 0 = 1,000,000
+}
+
+// Outcome is what a run did.
+type Outcome struct {
+	Run     model.Run
+	Summary ingest.Summary
+}
+
+// Execute runs job. The returned error is the run's failure, already
+// recorded in the store.
+func (e *Executor) Execute(ctx context.Context, job config.Job, trigger string) (Outcome, error) {
+	run := model.Run{
+		ID: newRunID(e.now()), Tenant: job.Tenant, Job: job.Name, Source: job.Source,
+		Trigger: trigger, Status: model.RunRunning, Start: e.now(),
+	}
+	log := e.Logger.With("job", job.Name, "run", run.ID)
+	// Bookkeeping must land even when the run's own context is done.
+	bg := context.WithoutCancel(ctx)
+	if err := e.Store.Update(bg, func(t *store.Txn) error { return t.PutRun(&run) }); err != nil {
+		return Outcome{Run: run}, fmt.Errorf("job %q: record run start: %w", job.Name, err)
+	}
+	log.Info("run started", "source", job.Source, "trigger", trigger)
+
+	out, err := e.discoverAndApply(ctx, bg, job, &run, log)
+	end := e.now()
+	run.End = &end
+	switch {
+	case err == nil:
+		run.Status = model.RunSucceeded
+	case errors.Is(err, context.DeadlineExceeded):
+		run.Status = model.RunTimedOut
+	case errors.Is(err, context.Canceled):
+		run.Status = model.RunCancelled
+	default:
+		run.Status = model.RunFailed
+	}
+	if err != nil {
+		run.Error = err.Error()
+	}
+	if rerr := e.Store.Update(bg, func(t *store.Txn) error {
+		st, err := t.JobState(run.Tenant, run.Job)
+		if err != nil {
+			return err
+		}
+		st.LastRunID, st.LastStatus = run.ID, string(run.Status)
+		if run.Status == model.RunSucceeded {
+			st.SucceededCount++
+			st.LastSuccess = &run
+		}
+		if err := t.PutJobState(run.Tenant, run.Job, st); err != nil {
+			return err
+		}
+		return t.PutRun(&run)
+	}); rerr != nil {
+		log.Error("cannot record run end", "error", rerr)
+	}
+	if e.Metrics != nil {
+		e.Metrics.observeRun(&run)
+	}
+	out.Run = run
+	if err != nil {
+		log.Warn("run failed: nothing was changed", "status", run.Status, "error", err)
+		return out, fmt.Errorf("job %q: %w", job.Name, err)
+	}
+	s := out.Summary
+	log.Info("run finished", "duration", end.Sub(run.Start).Round(time.Millisecond), "hosts", s.Hosts,
+		"changed", s.Changed, "down", s.Down, "opened", s.Opened, "resolved", s.Resolved)
+	return out, nil
+}
+
+func (e *Executor) discoverAndApply(ctx, bg context.Context, job config.Job, run *model.Run, log hclog.Logger) (Outcome, error) {
+	src, err := e.Sources.Source(job.Source, log)
+	if err != nil {
+		return Outcome{}, err
+	}
+	limit := e.MaxHosts
+	if limit <= 0 {
+		limit = 1_000_000
+	}
+	var obs []sdk.Observation
+	collect := sdk.EmitterFunc(func(ctx context.Context, batch []sdk.Observation) error {
+		if len(obs)+len(batch) > limit {
+			return fmt.Errorf("run produced more than %d observations; split the job", limit)
+		}
+		obs = append(obs, batch...)
+		return ctx.Err()
+	})
+	res, err := src.Discover(ctx, sdk.DiscoverRequest{Config: job.SourceConfig, Job: job.Name, Tenant: job.Tenant, RunID: run.ID}, collect)
+	if err == nil {
+		err = ctx.Err() // a source that ignores cancellation must not count as finished
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%s: %w", job.Source, err)
+	}
+	run.Hosts = len(obs)
+	run.Scope = &res.Scope
+	run.Warnings = res.Warnings
+	// Applying is bounded work on a finished result: finish it even if
+	// shutdown starts now, so no run is left half-applied.
+	sum, err := e.Applier.Apply(bg, run, obs, res.Scope)
+	if err != nil {
+		return Outcome{Summary: sum}, err
+	}
+	return Outcome{Summary: sum}, nil
+}
+
+func (e *Executor) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// newRunID sorts by time and stays unique within a millisecond.
+func newRunID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// RecoverInterrupted marks runs left "running" by a crash as interrupted.
+// Their observations were never applied, so nothing else needs repair.
+func RecoverInterrupted(ctx context.Context, st *store.Store, now time.Time) (int, error) {
+	var stuck []model.Run
+	if err := st.View(ctx, func(t *store.Txn) error {
+		return t.ForEachRunning(func(r *model.Run) error { stuck = append(stuck, *r); return nil })
+	}); err != nil {
+		return 0, fmt.Errorf("find interrupted runs: %w", err)
+	}
+	for i := range stuck {
+		r := &stuck[i]
+		r.Status, r.End, r.Error = model.RunInterrupted, &now, "the daemon stopped while this run was in progress"
+		if err := st.Update(ctx, func(t *store.Txn) error { return t.PutRun(r) }); err != nil {
+			return i, fmt.Errorf("mark run %s interrupted: %w", r.ID, err)
+		}
+	}
+	return len(stuck), nil
+}
