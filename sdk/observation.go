@@ -76,7 +76,7 @@ func (o Observation) IP() (netip.Addr, bool) {
 // Scope is what a run looked at: address ranges times ports per protocol.
 // A provider pull that knows nothing of ports leaves Ports empty.
 type Scope struct {
-	Prefixes []netip.Prefix           `json:"prefixes"`
+	Prefixes []netip.Prefix          `json:"prefixes"`
 	Ports    map[Protocol]PortRanges `json:"ports,omitempty"`
 }
 

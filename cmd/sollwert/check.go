@@ -78,4 +78,3 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	_, _ = stdout.Write(body)
 	return int(status)
 }
-
