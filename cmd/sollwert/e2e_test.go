@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -95,7 +96,25 @@ type env struct {
 	cfgPath string
 	api     string
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *syncBuffer
+}
+
+// syncBuffer collects a daemon's output while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newEnv(t *testing.T) *env {
@@ -113,7 +132,7 @@ func (e *env) writeConfig(body string) {
 
 func (e *env) start() {
 	e.t.Helper()
-	e.logs = &bytes.Buffer{}
+	e.logs = &syncBuffer{}
 	cmd := exec.Command(binary, "daemon", "--config", e.cfgPath, "--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = e.logs, e.logs
 	if err := cmd.Start(); err != nil {

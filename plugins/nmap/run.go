@@ -27,6 +27,9 @@ const stderrKeep = 64 << 10
 // run executes nmap and streams its XML host by host into emit. It
 // returns nmap's non-fatal warnings.
 func run(ctx context.Context, binary string, args []string, emit sdk.Emitter, log hclog.Logger) ([]string, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	cmd := exec.CommandContext(ctx, binary, args...)
 	// nmap runs in its own process group so that cancellation reaches any
 	// helper it started, and no orphan is left behind.
@@ -54,10 +57,13 @@ func run(ctx context.Context, binary string, args []string, emit sdk.Emitter, lo
 	switch {
 	case ctx.Err() != nil:
 		return warnings, fmt.Errorf("nmap: scan stopped before it finished: %w", ctx.Err())
+	case parseErr != nil: // before waitErr: a parse error made us kill nmap
+		if waitErr != nil {
+			return warnings, fmt.Errorf("%w (nmap %v%s)", parseErr, describeExit(waitErr), lastLines(warnings, 3))
+		}
+		return warnings, parseErr
 	case waitErr != nil:
 		return warnings, fmt.Errorf("nmap: %v%s", describeExit(waitErr), lastLines(warnings, 5))
-	case parseErr != nil:
-		return warnings, parseErr
 	case res.exit != "success":
 		msg := res.errmsg
 		if msg == "" {
@@ -134,7 +140,7 @@ func parse(ctx context.Context, r io.Reader, emit sdk.Emitter, log hclog.Logger)
 			break
 		}
 		if err != nil {
-			return res, fmt.Errorf("nmap: malformed XML output at byte %d: %w", dec.InputOffset(), err)
+			return res, xmlError(dec.InputOffset(), err)
 		}
 		start, ok := tok.(xml.StartElement)
 		if !ok {
@@ -146,7 +152,7 @@ func parse(ctx context.Context, r io.Reader, emit sdk.Emitter, log hclog.Logger)
 		case "host":
 			var h nmaplib.Host
 			if err := dec.DecodeElement(&h, &start); err != nil {
-				return res, fmt.Errorf("nmap: malformed <host> at byte %d: %w", dec.InputOffset(), err)
+				return res, xmlError(dec.InputOffset(), err)
 			}
 			res.hosts++
 			if obs, ok := observation(&h); ok {
@@ -178,6 +184,14 @@ func parse(ctx context.Context, r io.Reader, emit sdk.Emitter, log hclog.Logger)
 		return res, fmt.Errorf("nmap: output ended at byte %d before nmap reported the scan finished (truncated XML)", counter.n)
 	}
 	return res, flush()
+}
+
+func xmlError(offset int64, err error) error {
+	var syn *xml.SyntaxError
+	if errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &syn) && strings.Contains(syn.Msg, "unexpected EOF")) {
+		return fmt.Errorf("nmap: output ended at byte %d inside an element (truncated XML): %w", offset, err)
+	}
+	return fmt.Errorf("nmap: malformed XML output at byte %d: %w", offset, err)
 }
 
 // observation converts one nmap host. Hosts nmap did not find up are not
