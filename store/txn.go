@@ -309,9 +309,23 @@ func (t *Txn) PutJobState(tenant, job string, s JobState) error {
 	return t.put(jobKey(tenant, job), s)
 }
 
-func encode(v any) ([]byte, error) { return json.Marshal(v) }
+func encode(v any) ([]byte, error) {
+	switch r := v.(type) {
+	case *model.Asset:
+		return encodeAsset(r), nil
+	case *model.Version:
+		return encodeVersion(r), nil
+	}
+	return json.Marshal(v)
+}
 
 func decode(b []byte, v any) error {
+	switch r := v.(type) {
+	case *model.Asset:
+		return decodeAsset(b, r)
+	case *model.Version:
+		return decodeVersion(b, r)
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decode record: %w", err)
 	}
