@@ -138,8 +138,8 @@ func Evaluate(in Input) Result {
 		{Label: "last_scan_age", Value: ageValue, Min: "0"},
 	}
 	for _, d := range devs {
-		r.Long = append(r.Long, fmt.Sprintf("[%s] %s %s %s (rule %s, %s since %s, id %s)",
-			strings.ToUpper(string(d.Severity)), d.Kind, d.Subject(), d.Detail, d.Rule, d.State,
+		r.Long = append(r.Long, fmt.Sprintf("[%s] %s: %s (%s, %s since %s, id %s)",
+			strings.ToUpper(string(d.Severity)), d.Host, d.Detail, d.Kind, d.State,
 			d.OpenedAt.UTC().Format(time.RFC3339), d.ID))
 	}
 	return r

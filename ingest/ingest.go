@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/sollwert/sollwert/model"
@@ -80,27 +82,32 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	}
 	sum.Hosts = len(ordered)
 
+	var mu sync.Mutex // guards seen and sum across batch workers
 	seen := make(map[string]bool, len(ordered))
-	for start := 0; start < len(ordered); start += batchSize {
-		end := min(start+batchSize, len(ordered))
-		batch := ordered[start:end]
-		if err := a.Store.Update(ctx, func(t *store.Txn) error {
-			for _, o := range batch {
-				ip, _ := o.IP()
-				prev, id, err := lookup(t, run.Tenant, ip)
-				if err != nil {
-					return err
-				}
-				next, changes := model.Merge(prev, run.Tenant, id, o, scope, ref, now)
-				seen[id] = true
-				if err := a.write(t, prev, &next, changes, ref, now, &sum); err != nil {
-					return err
-				}
+	err := a.batches(ctx, len(ordered), func(t *store.Txn, start, end int) (Summary, error) {
+		var part Summary
+		var ids []string
+		for _, o := range ordered[start:end] {
+			ip, _ := o.IP()
+			prev, id, err := lookup(t, run.Tenant, ip)
+			if err != nil {
+				return part, err
 			}
-			return nil
-		}); err != nil {
-			return sum, fmt.Errorf("ingest: apply run %s: %w", run.ID, err)
+			next, changes := model.Merge(prev, run.Tenant, id, o, scope, ref, now)
+			ids = append(ids, id)
+			if err := a.write(t, prev, &next, changes, ref, now, &part); err != nil {
+				return part, err
+			}
 		}
+		mu.Lock()
+		for _, id := range ids {
+			seen[id] = true
+		}
+		mu.Unlock()
+		return part, nil
+	}, &sum)
+	if err != nil {
+		return sum, fmt.Errorf("ingest: apply run %s: %w", run.ID, err)
 	}
 
 	// Hosts the scope covered that the run did not find are down.
@@ -121,26 +128,25 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	}); err != nil {
 		return sum, fmt.Errorf("ingest: find absent hosts: %w", err)
 	}
-	for start := 0; start < len(absent); start += batchSize {
-		ids := absent[start:min(start+batchSize, len(absent))]
-		if err := a.Store.Update(ctx, func(t *store.Txn) error {
-			for _, id := range ids {
-				prev, err := t.Asset(run.Tenant, id)
-				if err != nil {
-					return err
-				}
-				next, changes := model.MarkAbsent(*prev, scope, ref, now)
-				if prev.Status == sdk.StatusUp {
-					sum.Down++
-				}
-				if err := a.write(t, prev, &next, changes, ref, now, &sum); err != nil {
-					return err
-				}
+	err = a.batches(ctx, len(absent), func(t *store.Txn, start, end int) (Summary, error) {
+		var part Summary
+		for _, id := range absent[start:end] {
+			prev, err := t.Asset(run.Tenant, id)
+			if err != nil {
+				return part, err
 			}
-			return nil
-		}); err != nil {
-			return sum, fmt.Errorf("ingest: mark absent hosts of run %s: %w", run.ID, err)
+			next, changes := model.MarkAbsent(*prev, scope, ref, now)
+			if prev.Status == sdk.StatusUp {
+				part.Down++
+			}
+			if err := a.write(t, prev, &next, changes, ref, now, &part); err != nil {
+				return part, err
+			}
 		}
+		return part, nil
+	}, &sum)
+	if err != nil {
+		return sum, fmt.Errorf("ingest: mark absent hosts of run %s: %w", run.ID, err)
 	}
 	return sum, nil
 }
@@ -159,24 +165,81 @@ func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error
 	}); err != nil {
 		return sum, fmt.Errorf("ingest: list assets: %w", err)
 	}
-	for start := 0; start < len(ids); start += batchSize {
-		batch := ids[start:min(start+batchSize, len(ids))]
-		if err := a.Store.Update(ctx, func(t *store.Txn) error {
-			for _, id := range batch {
-				as, err := t.Asset(tenant, id)
-				if err != nil {
-					return err
-				}
-				if err := a.judge(t, as, now, false, &sum); err != nil {
-					return err
-				}
+	err := a.batches(ctx, len(ids), func(t *store.Txn, start, end int) (Summary, error) {
+		var part Summary
+		for _, id := range ids[start:end] {
+			as, err := t.Asset(tenant, id)
+			if err != nil {
+				return part, err
 			}
-			return nil
-		}); err != nil {
-			return sum, fmt.Errorf("ingest: re-evaluate: %w", err)
+			if err := a.judge(t, as, now, false, &part); err != nil {
+				return part, err
+			}
 		}
+		return part, nil
+	}, &sum)
+	if err != nil {
+		return sum, fmt.Errorf("ingest: re-evaluate: %w", err)
 	}
 	return sum, nil
+}
+
+// batches runs fn over [0,n) in transactions of batchSize items, on as
+// many workers as there are cores (up to 4): Badger's single writer then
+// commits one batch while the next is being built. Batches hold disjoint
+// assets; should two ever touch the same one, Badger's conflict detection
+// makes the later one retry. sum receives the batches' counts.
+func (a *Applier) batches(ctx context.Context, n int, fn func(t *store.Txn, start, end int) (Summary, error), sum *Summary) error {
+	if n == 0 {
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), 4, (n+batchSize-1)/batchSize)
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				start := next
+				next += batchSize
+				failed := first != nil
+				mu.Unlock()
+				if start >= n || failed {
+					return
+				}
+				end := min(start+batchSize, n)
+				var part Summary
+				err := a.Store.Update(ctx, func(t *store.Txn) error {
+					var err error
+					part, err = fn(t, start, end) // a retried transaction recounts from zero
+					return err
+				})
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					sum.add(part)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func (s *Summary) add(o Summary) {
+	s.Changed += o.Changed
+	s.Down += o.Down
+	s.Opened += o.Opened
+	s.Resolved += o.Resolved
 }
 
 func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.Change, ref model.RunRef, now time.Time, sum *Summary) error {
@@ -193,7 +256,7 @@ func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.C
 			return err
 		}
 	}
-	if err := t.PutAsset(next); err != nil {
+	if err := t.PutAsset(next, prev); err != nil {
 		return err
 	}
 	return a.judge(t, next, now, true, sum)

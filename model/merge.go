@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sollwert/sollwert/sdk"
@@ -109,8 +110,8 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 			open = append(open, s)
 		}
 	}
-	if !sort.SliceIsSorted(open, func(i, j int) bool { return lessSvc(open[i].Protocol, open[i].Port, open[j].Protocol, open[j].Port) }) {
-		sort.Slice(open, func(i, j int) bool { return lessSvc(open[i].Protocol, open[i].Port, open[j].Protocol, open[j].Port) })
+	if !slices.IsSortedFunc(open, cmpSvc) {
+		slices.SortFunc(open, cmpSvc)
 	}
 	out := make([]Service, 0, len(have)+len(open))
 	i, j := 0, 0
@@ -148,6 +149,13 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 	return out, changes
 }
 
+func cmpSvc(a, b sdk.Service) int {
+	if a.Protocol != b.Protocol {
+		return strings.Compare(string(a.Protocol), string(b.Protocol))
+	}
+	return int(a.Port) - int(b.Port)
+}
+
 func lessSvc(pa sdk.Protocol, a uint16, pb sdk.Protocol, b uint16) bool {
 	if pa != pb {
 		return pa < pb
@@ -173,8 +181,8 @@ func inScope(scope sdk.Scope, p sdk.Protocol, port uint16) bool {
 }
 
 func unionScanned(have map[sdk.Protocol]sdk.PortRanges, add map[sdk.Protocol]sdk.PortRanges) map[sdk.Protocol]sdk.PortRanges {
-	if len(add) == 0 {
-		return have
+	if len(add) == 0 || covers(have, add) {
+		return have // the usual case: the same job scanning the same ports again
 	}
 	out := make(map[sdk.Protocol]sdk.PortRanges, len(have)+len(add))
 	maps.Copy(out, have)
@@ -182,6 +190,19 @@ func unionScanned(have map[sdk.Protocol]sdk.PortRanges, add map[sdk.Protocol]sdk
 		out[p] = out[p].Union(r)
 	}
 	return out
+}
+
+func covers(have, add map[sdk.Protocol]sdk.PortRanges) bool {
+	for p, ranges := range add {
+		h := have[p]
+		for _, r := range ranges {
+			i := sort.Search(len(h), func(i int) bool { return h[i].Last >= r.First })
+			if i == len(h) || h[i].First > r.First || h[i].Last < r.Last {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func mergeMap(field string, have, add map[string]string, changes []Change) (map[string]string, []Change) {
@@ -236,7 +257,7 @@ func (a Asset) clone() Asset {
 	b := a
 	b.Addresses = slices.Clone(a.Addresses)
 	b.Hostnames = slices.Clone(a.Hostnames)
-	b.Services = slices.Clone(a.Services)
+	// Services are rebuilt by every merge, never modified in place.
 	b.Sources = slices.Clone(a.Sources)
 	b.Facts = maps.Clone(a.Facts)
 	b.Labels = maps.Clone(a.Labels)

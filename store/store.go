@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -48,8 +49,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithNumMemtables(3).
 		WithBlockCacheSize(64 << 20).
 		WithIndexCacheSize(32 << 20).
-		WithValueThreshold(1 << 20).
-		WithNumCompactors(2)
+		WithValueThreshold(512).
+		WithNumCompactors(2).
+		WithCompression(options.None)
 	if opts.InMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
 	} else {

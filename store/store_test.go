@@ -58,7 +58,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	r2 := &model.Run{ID: "r2", Tenant: "default", Job: "j", Status: model.RunFailed, Start: now.Add(time.Minute)}
 	err := s.Update(ctx, func(t *Txn) error {
 		for _, f := range []func() error{
-			func() error { return t.PutAsset(a) },
+			func() error { return t.PutAsset(a, nil) },
 			func() error { return t.AppendVersion("default", &model.Version{AssetID: "a1", Version: 1, Asset: *a}) },
 			func() error { return t.PutDeviation(d) },
 			func() error { return t.PutRun(r) },

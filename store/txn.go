@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/sdk"
 )
 
 // Txn is one store transaction. Its methods are the only way records are
@@ -90,12 +92,16 @@ func (t *Txn) AssetIDByIP(tenant string, ip netip.Addr) (string, error) {
 	return string(v), err
 }
 
-// PutAsset writes an asset and indexes its IP addresses.
-func (t *Txn) PutAsset(a *model.Asset) error {
+// PutAsset writes an asset and indexes the IP addresses that prev (the
+// version it replaces, nil for a new asset) did not have yet.
+func (t *Txn) PutAsset(a *model.Asset, prev *model.Asset) error {
 	if err := t.put(assetKey(a.Tenant, a.ID), a); err != nil {
 		return fmt.Errorf("write asset %s: %w", a.ID, err)
 	}
 	for _, ad := range a.Addresses {
+		if prev != nil && slices.ContainsFunc(prev.Addresses, func(p sdk.Address) bool { return p.Addr == ad.Addr }) {
+			continue
+		}
 		ip, err := netip.ParseAddr(ad.Addr)
 		if err != nil {
 			continue // MAC addresses are not indexed here

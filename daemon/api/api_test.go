@@ -43,7 +43,7 @@ func newServer(t *testing.T, running bool) (*httptest.Server, *store.Store, time
 		for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
 			a := &model.Asset{ID: fmt.Sprintf("a%d", i), Tenant: model.DefaultTenant, Status: "up", LastScanned: now.Add(-time.Minute),
 				Addresses: []sdk.Address{{Addr: ip, Type: "ipv4"}}}
-			if err := tx.PutAsset(a); err != nil {
+			if err := tx.PutAsset(a, nil); err != nil {
 				return err
 			}
 		}
