@@ -370,8 +370,20 @@ func (d *Daemon) staleSuspected(ctx context.Context) bool {
 
 type skipRecorder struct{ d *Daemon }
 
+// Skipped records a run the scheduler did not start, so a job that keeps
+// overrunning its schedule shows in its run list, not only in the log.
 func (s skipRecorder) Skipped(job scheduler.Job, trigger string, at time.Time, reason string) {
 	s.d.log.Warn("run skipped", "job", job.Name, "trigger", trigger, "reason", reason)
+	cj, ok := s.d.job(job.Name)
+	if !ok {
+		return
+	}
+	at = at.UTC()
+	r := model.Run{ID: newRunID(at), Tenant: cj.Tenant, Job: cj.Name, Source: cj.Source, Trigger: trigger,
+		Status: model.RunSkipped, Start: at, End: &at, Error: "skipped: " + reason}
+	if err := s.d.store.Update(context.Background(), func(t *store.Txn) error { return t.PutRun(&r) }); err != nil {
+		s.d.log.Error("cannot record skipped run", "job", job.Name, "error", err)
+	}
 }
 
 type jobController struct{ d *Daemon }

@@ -563,3 +563,21 @@ func TestScanCommandRunsOneJob(t *testing.T) {
 		t.Fatalf("no progress on stderr:\n%s", stderr.String())
 	}
 }
+
+func TestOverrunningJobIsSkippedAndRecorded(t *testing.T) {
+	e := newEnv(t)
+	slow := fakeNmap(t, e.dir, "nmap-slow", `exec sleep 3`)
+	job := strings.Replace(loopbackJob("lo", "1", fmt.Sprintf("  nmap_path = %q\n", slow)), `schedule = "@every 1h"`, `schedule = "@every 1s"`, 1)
+	e.writeConfig(job)
+	e.start()
+	waitFor(t, func() bool {
+		var runs []model.Run
+		e.get("/v1/jobs/lo/runs", &runs)
+		for _, r := range runs {
+			if r.Status == model.RunSkipped && strings.Contains(r.Error, "still running") {
+				return true
+			}
+		}
+		return false
+	})
+}
