@@ -107,50 +107,6 @@ var webRule = rules.Rule{
 	Severity:     model.SeverityCritical,
 }
 
-func TestUnexpectedPortOpensAndResolvesInsideScopeOnly(t *testing.T) {
-	f := newFixture(t, webRule)
-	sum := f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
-	if sum.Opened != 1 || sum.Hosts != 1 {
-		t.Fatalf("summary %+v", sum)
-	}
-	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
-
-	// A run that did not look at port 80 says nothing about it.
-	f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22))
-	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
-
-	// A run whose scope holds port 80 and did not find it open resolves it.
-	sum = f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22))
-	if sum.Resolved != 1 {
-		t.Fatalf("summary %+v", sum)
-	}
-	expectActive(t, f.active())
-}
-
-func TestMissingRequiredPortOnlyWhenScanned(t *testing.T) {
-	f := newFixture(t, webRule)
-	f.run(scope("127.0.0.0/24", "443"), host("127.0.0.1", 443))
-	expectActive(t, f.active()) // 22 was never scanned: unknown, not missing
-	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 443))
-	expectActive(t, f.active(), "missing_port 127.0.0.1 tcp/22 web critical")
-	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 443))
-	expectActive(t, f.active())
-}
-
-func TestUnknownHostOnlyAfterBaseline(t *testing.T) {
-	f := newFixture(t, webRule)
-	f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22))
-	expectActive(t, f.active())
-	f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22), host("127.0.0.7", 22))
-	expectActive(t, f.active(), "unknown_host 127.0.0.7 web warning")
-	// The host leaves: it is down, the unknown-host deviation resolves.
-	sum := f.run(scope("127.0.0.0/24", "22"), host("127.0.0.1", 22))
-	if sum.Down != 1 {
-		t.Fatalf("summary %+v", sum)
-	}
-	expectActive(t, f.active())
-}
-
 func TestAbsentHostOutsideScopeIsUntouched(t *testing.T) {
 	f := newFixture(t, webRule)
 	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80), host("127.0.1.1", 22, 81))
@@ -200,24 +156,3 @@ func TestReopenKeepsStableID(t *testing.T) {
 	}
 }
 
-func TestReevaluateAppliesNewRulesAndStaleness(t *testing.T) {
-	f := newFixture(t)
-	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
-	expectActive(t, f.active())
-	stale := webRule
-	stale.StaleAfter = 2
-	eng, err := rules.Compile([]rules.Rule{stale}, map[string]time.Duration{"scan": time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.engine = eng
-	if _, err := f.app.Reevaluate(context.Background(), model.DefaultTenant); err != nil {
-		t.Fatal(err)
-	}
-	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
-	f.now = f.now.Add(3 * time.Hour)
-	f.app.Reevaluate(context.Background(), model.DefaultTenant)
-	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical", "stale_scan 127.0.0.1 web critical")
-	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
-	expectActive(t, f.active(), "unexpected_port 127.0.0.1 tcp/80 web critical")
-}
