@@ -64,14 +64,41 @@ const (
 )
 
 // Finding is what the rules engine says about one asset: one rule broken
-// in one way. The store turns findings into deviations.
+// in one way. The store turns findings into deviations. It carries facts,
+// not text: the engine runs for every asset of every scan, and only the
+// few findings that open or change a deviation need a sentence (Detail).
 type Finding struct {
 	Rule     string       `json:"rule"`
 	Kind     Kind         `json:"kind"`
 	Severity Severity     `json:"severity"`
 	Protocol sdk.Protocol `json:"protocol,omitempty"`
 	Port     uint16       `json:"port,omitempty"`
-	Detail   string       `json:"detail"`
+	// Service is the name of the service on Port, if known.
+	Service string `json:"service,omitempty"`
+	// Job and Since describe stale data: the job that last scanned the
+	// host, and when. Limit is the stale limit.
+	Job   string        `json:"job,omitempty"`
+	Since time.Time     `json:"since,omitempty"`
+	Limit time.Duration `json:"limit,omitempty"`
+}
+
+// Detail says in one sentence what is wrong.
+func (f Finding) Detail(host string) string {
+	switch f.Kind {
+	case KindUnexpectedPort:
+		svc := ""
+		if f.Service != "" {
+			svc = " (" + f.Service + ")"
+		}
+		return fmt.Sprintf("%s/%d is open%s but not allowed by %q", f.Protocol, f.Port, svc, f.Rule)
+	case KindMissingPort:
+		return fmt.Sprintf("%s/%d is required by %q but closed", f.Protocol, f.Port, f.Rule)
+	case KindUnknownHost:
+		return fmt.Sprintf("host %s appeared on %s and no earlier scan knew it", host, f.Since.UTC().Format(time.RFC3339))
+	case KindStaleScan:
+		return fmt.Sprintf("last successful scan by job %q was at %s; data older than %s is stale", f.Job, f.Since.UTC().Format(time.RFC3339), f.Limit)
+	}
+	return string(f.Kind)
 }
 
 // DeviationID is stable for one (tenant, rule, asset, kind, port), so the

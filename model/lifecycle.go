@@ -33,17 +33,17 @@ func Reconcile(tenant string, a *Asset, existing []Deviation, findings []Finding
 			changed = append(changed, Deviation{
 				ID: id, Tenant: tenant, Rule: f.Rule, Kind: f.Kind, Severity: f.Severity,
 				State: StateOpen, AssetID: a.ID, Host: a.Host(), Protocol: f.Protocol, Port: f.Port,
-				Detail: f.Detail, FirstSeen: now, OpenedAt: now, LastSeen: now, Occurrences: 1,
+				Detail: f.Detail(a.Host()), FirstSeen: now, OpenedAt: now, LastSeen: now, Occurrences: 1,
 			})
 		case d.State == StateResolved:
 			next := *d
 			next.State, next.OpenedAt, next.LastSeen, next.ResolvedAt, next.Ack = StateOpen, now, now, nil, nil
-			next.Severity, next.Detail, next.Host = f.Severity, f.Detail, a.Host()
+			next.Severity, next.Detail, next.Host = f.Severity, f.Detail(a.Host()), a.Host()
 			next.Occurrences++
 			changed = append(changed, next)
 		default:
 			next := *d
-			next.Severity, next.Detail = f.Severity, f.Detail
+			next.Severity, next.Detail = f.Severity, f.Detail(a.Host())
 			if observed {
 				next.LastSeen = now
 			}

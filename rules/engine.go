@@ -141,8 +141,7 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 			if allowed := &c.allowed[pi]; allowed.set && !allowed.ranges.Contains(s.Port) {
 				out = append(out, model.Finding{
 					Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
-					Protocol: s.Protocol, Port: s.Port,
-					Detail: fmt.Sprintf("%s/%d is open%s but not allowed by %q", s.Protocol, s.Port, serviceSuffix(s), c.Name),
+					Protocol: s.Protocol, Port: s.Port, Service: s.Name,
 				})
 			}
 		}
@@ -160,7 +159,6 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 						out = append(out, model.Finding{
 							Rule: c.Name, Kind: model.KindMissingPort, Severity: c.Severity,
 							Protocol: proto, Port: p,
-							Detail: fmt.Sprintf("%s/%d is required by %q but closed", proto, p, c.Name),
 						})
 					}
 				}
@@ -168,18 +166,17 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 		}
 		if c.UnknownHosts != "" && a.Unknown {
 			out = append(out, model.Finding{
-				Rule: c.Name, Kind: model.KindUnknownHost, Severity: c.UnknownHosts,
-				Detail: fmt.Sprintf("host %s appeared on %s and no earlier scan knew it", a.Host(), a.FirstSeen.UTC().Format(time.RFC3339)),
+				Rule: c.Name, Kind: model.KindUnknownHost, Severity: c.UnknownHosts, Since: a.FirstSeen,
 			})
 		}
 	}
 	if c.StaleAfter > 0 && a.LastScannedBy != "" {
 		if interval := intervals[a.LastScannedBy]; interval > 0 {
 			limit := time.Duration(c.StaleAfter) * interval
-			if age := now.Sub(a.LastScanned); age > limit {
+			if now.Sub(a.LastScanned) > limit {
 				out = append(out, model.Finding{
 					Rule: c.Name, Kind: model.KindStaleScan, Severity: c.Severity,
-					Detail: fmt.Sprintf("last successful scan by job %q was %s ago (limit %s)", a.LastScannedBy, age.Round(time.Second), limit),
+					Job: a.LastScannedBy, Since: a.LastScanned, Limit: limit,
 				})
 			}
 		}
@@ -194,11 +191,4 @@ func hasOpen(services []model.Service, proto sdk.Protocol, port uint16) bool {
 		}
 	}
 	return false
-}
-
-func serviceSuffix(s *model.Service) string {
-	if s.Name == "" {
-		return ""
-	}
-	return " (" + s.Name + ")"
 }
