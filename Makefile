@@ -29,7 +29,7 @@ test-deps:
 	@$(MAKE) --no-print-directory deps-test PKGS="$(TEST_TOOLS)"
 
 test: test-deps
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)

@@ -155,4 +155,3 @@ func TestReopenKeepsStableID(t *testing.T) {
 		t.Fatalf("deviations: %+v", devs)
 	}
 }
-

@@ -69,7 +69,9 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 	next.Labels, changes = mergeMap("label", next.Labels, obs.Labels, changes)
 
 	if status == sdk.StatusUp {
-		next.Services, changes = mergeServices(next.Services, obs.Services, scope, now, changes)
+		// A new asset's first version lists its services in the snapshot;
+		// describing each as a change would only cost time and bytes.
+		next.Services, changes = mergeServices(next.Services, obs.Services, scope, now, changes, prev != nil)
 		next.LastSeen = now
 	} else {
 		next.Services, changes = closeInScope(next.Services, scope, changes)
@@ -103,7 +105,7 @@ func MarkAbsent(prev Asset, scope sdk.Scope, run RunRef, now time.Time) (Asset, 
 // mergeServices joins the asset's services with the open ones seen, both
 // sorted by (protocol, port), in one pass: this runs for every host of
 // every scan, so it avoids maps.
-func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time.Time, changes []Change) ([]Service, []Change) {
+func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time.Time, changes []Change, record bool) ([]Service, []Change) {
 	open := make([]sdk.Service, 0, len(seen))
 	for _, s := range seen {
 		if s.Open() {
@@ -132,7 +134,9 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 				continue // reported twice
 			}
 			svc := Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now}
-			changes = append(changes, Change{Field: "service", Key: svcKey{s.Protocol, s.Port}.String(), From: "closed", To: svc.describe()})
+			if record {
+				changes = append(changes, Change{Field: "service", Key: svcKey{s.Protocol, s.Port}.String(), From: "closed", To: svc.describe()})
+			}
 			out = append(out, svc)
 		default: // same port on both sides
 			h, s := have[i], open[j]

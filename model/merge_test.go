@@ -36,7 +36,7 @@ func TestMerge(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ref := RunRef{Source: "nmap", Job: "j"}
 	first, changes := Merge(nil, DefaultTenant, "id", obs(22, 80), scopeOf("1-1024"), RunRef{Source: "nmap", Job: "j", Baseline: true}, t0)
-	if len(changes) != 3 || changes[0].Field != "asset" || changes[2].Key != "tcp/80" || first.Unknown {
+	if len(changes) != 1 || changes[0].Field != "asset" || len(first.Services) != 2 || first.Unknown {
 		t.Fatalf("new asset: changes %+v unknown %v", changes, first.Unknown)
 	}
 	cases := []struct {

@@ -1,41 +1,69 @@
 package nmap
 
 import (
-	"bufio"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
+	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	nmaplib "github.com/Ullaakut/nmap/v3"
 	"github.com/hashicorp/go-hclog"
 	"github.com/sollwert/sollwert/sdk"
 )
 
-// batchSize is how many hosts go to the emitter at once.
-const batchSize = 256
+const (
+	// stderrKeep bounds how much of nmap's stderr is kept: the end is
+	// what explains a failure.
+	stderrKeep = 64 << 10
+	// waitDelay bounds how long Wait may take once the context is done,
+	// should anything still hold nmap's pipes open.
+	waitDelay = 2 * time.Second
+	// exitGrace is how long nmap may take to exit after its output ended
+	// early, before it is stopped.
+	exitGrace = 500 * time.Millisecond
+	// statsEvery is how often nmap reports progress.
+	statsEvery = "2s"
+)
 
-// stderrKeep bounds how much of nmap's stderr is kept for error messages.
-const stderrKeep = 64 << 10
+// targetFailures are stderr texts with which nmap drops a target and yet
+// exits 0: the scope would then claim hosts that were never scanned.
+var targetFailures = []string{
+	"Failed to resolve",
+	"QUITTING",
+	"Unable to split netmask",
+	"Illegal netmask",
+	"No targets were specified",
+	"you have to use the -6 option",
+}
 
-// run executes nmap and streams its XML host by host into emit. It
-// returns nmap's non-fatal warnings.
-func run(ctx context.Context, binary string, args []string, emit sdk.Emitter, log hclog.Logger) ([]string, error) {
+// runSpec is one nmap process.
+type runSpec struct {
+	binary string
+	args   []string // without the output options, which runNmap adds
+	// expectHosts is how many addresses the targets hold; nmap must
+	// report exactly that many scanned. 0 skips the check.
+	expectHosts uint64
+}
+
+// runNmap runs nmap, streams its XML into emit and decides whether the run
+// finished. It returns nmap's stderr lines as warnings. Any error means the
+// run is incomplete, whatever was emitted before it.
+func runNmap(ctx context.Context, spec runSpec, emit sdk.Emitter, log hclog.Logger) ([]string, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	cmd := exec.CommandContext(ctx, binary, args...)
-	// nmap runs in its own process group so that cancellation reaches any
-	// helper it started, and no orphan is left behind.
+	args := append(append([]string(nil), spec.args...), "-oX", "-", "--stats-every", statsEvery)
+	cmd := exec.CommandContext(ctx, spec.binary, args...)
+	// nmap gets a process group of its own, and cancellation kills the
+	// whole group, so no helper it started outlives the run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	cmd.Cancel = func() error { return stopProcess(cmd.Process) }
+	cmd.WaitDelay = waitDelay
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("nmap: %w", err)
@@ -43,38 +71,99 @@ func run(ctx context.Context, binary string, args []string, emit sdk.Emitter, lo
 	stderr := &tailBuffer{max: stderrKeep}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("nmap: start %s: %w", binary, err)
+		return nil, fmt.Errorf("nmap: start %s: %w", spec.binary, err)
 	}
-	res, parseErr := parse(ctx, stdout, emit, log)
-	if parseErr != nil {
-		// Stop nmap before waiting: its output is no longer read.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	// Should something that escaped the process group still hold the
+	// pipe, closing it on cancellation unblocks the reader.
+	stopClosing := context.AfterFunc(ctx, func() { _ = stdout.Close() })
+	out, parseErr := parseOutput(ctx, stdout, emit, log)
+	stopClosing()
+
+	var outErr *outputError
+	isOutputErr := errors.As(parseErr, &outErr)
+	var waitErr error
+	stoppedByUs := false
+	switch {
+	case parseErr == nil:
+		waitErr = cmd.Wait()
+	case isOutputErr:
+		// Output that ends early usually means nmap died, and its exit
+		// status says why: give it a moment to exit on its own.
+		stoppedByUs, waitErr = waitOrStop(cmd, exitGrace)
+	default:
+		// The emitter failed: nobody reads nmap's output any more.
+		stoppedByUs, waitErr = waitOrStop(cmd, 0)
 	}
-	_, _ = io.Copy(io.Discard, stdout)
-	waitErr := cmd.Wait()
-	warnings := stderr.lines()
+	lines := stderr.lines()
 
 	switch {
 	case ctx.Err() != nil:
-		return warnings, fmt.Errorf("nmap: scan stopped before it finished: %w", ctx.Err())
-	case parseErr != nil: // before waitErr: a parse error made us kill nmap
-		if waitErr != nil {
-			return warnings, fmt.Errorf("%w (nmap %v%s)", parseErr, describeExit(waitErr), lastLines(warnings, 3))
+		return lines, fmt.Errorf("nmap: scan stopped before it finished: %w", context.Cause(ctx))
+	case parseErr != nil && !isOutputErr:
+		return lines, parseErr // the emitter's error: nmap was stopped for it
+	case waitErr != nil && !stoppedByUs:
+		if parseErr != nil {
+			return lines, fmt.Errorf("nmap: %s%s (%v)%s: %w", describeExit(waitErr), tail(lines, 5), parseErr, rawSocketHint(lines), waitErr)
 		}
-		return warnings, parseErr
-	case waitErr != nil:
-		return warnings, fmt.Errorf("nmap: %v%s", describeExit(waitErr), lastLines(warnings, 5))
-	case res.exit != "success":
-		msg := res.errmsg
+		return lines, fmt.Errorf("nmap: %s%s%s: %w", describeExit(waitErr), tail(lines, 5), rawSocketHint(lines), waitErr)
+	case parseErr != nil:
+		return lines, fmt.Errorf("nmap: %w%s", parseErr, tail(lines, 3))
+	case !out.finished:
+		return lines, fmt.Errorf("nmap: output has no <runstats><finished>: the scan did not finish%s", tail(lines, 3))
+	case out.exit != "success":
+		msg := out.errormsg
 		if msg == "" {
-			msg = "nmap reported exit=" + res.exit
+			msg = fmt.Sprintf("exit=%q", out.exit)
 		}
-		return warnings, fmt.Errorf("nmap: scan failed: %s%s", msg, lastLines(warnings, 5))
+		return lines, fmt.Errorf("nmap: scan failed: %s%s", msg, tail(lines, 5))
+	case len(out.skipped) > 0:
+		return lines, fmt.Errorf("nmap: skipped targets %s%s", strings.Join(out.skipped, ", "), tail(lines, 3))
 	}
-	if bad := targetFailures(warnings); bad != "" {
-		return warnings, fmt.Errorf("nmap: a target could not be scanned: %s", bad)
+	if bad := findTargetFailure(lines); bad != "" {
+		return lines, fmt.Errorf("nmap: a target could not be scanned: %s", bad)
 	}
-	return warnings, nil
+	if !out.hostsSeen {
+		return lines, errors.New("nmap: output has no <runstats><hosts>: cannot tell how many addresses were scanned")
+	}
+	if spec.expectHosts > 0 && out.total != spec.expectHosts {
+		return lines, fmt.Errorf("nmap: scanned %d addresses, but the targets hold %d%s", out.total, spec.expectHosts, tail(lines, 3))
+	}
+	if len(out.pending) > 0 {
+		if err := emit.Emit(ctx, out.pending); err != nil {
+			return lines, fmt.Errorf("nmap: hand over hosts: %w", err)
+		}
+	}
+	return lines, nil
+}
+
+// stopProcess kills nmap and its process group. The leader is signalled
+// through os.Process first, which knows whether it has been reaped: only
+// while it has not (a zombie still holds its id) is the group id certain
+// to be nmap's and not a reused one.
+func stopProcess(p *os.Process) error {
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return err // os.ErrProcessDone: reaped, nothing left to stop
+	}
+	if err := syscall.Kill(-p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
+
+// waitOrStop waits up to grace for nmap to exit, then stops it. It
+// reports whether nmap had to be stopped.
+func waitOrStop(cmd *exec.Cmd, grace time.Duration) (stopped bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if grace > 0 {
+		select {
+		case err := <-done:
+			return false, err
+		case <-time.After(grace):
+		}
+	}
+	stopped = stopProcess(cmd.Process) == nil
+	return stopped, <-done
 }
 
 func describeExit(err error) string {
@@ -88,11 +177,18 @@ func describeExit(err error) string {
 	return err.Error()
 }
 
-// targetFailures finds the stderr lines with which nmap skips a target but
-// still exits 0: the scope would then claim hosts that were never scanned.
-func targetFailures(lines []string) string {
+func rawSocketHint(lines []string) string {
 	for _, l := range lines {
-		for _, marker := range []string{"Failed to resolve", "QUITTING", "Illegal", "is not a valid", "Unable to split netmask"} {
+		if strings.Contains(l, "raw socket") {
+			return ` (raw sockets need root or CAP_NET_RAW passed on to nmap, e.g. systemd AmbientCapabilities=CAP_NET_RAW; or use scan_type "connect")`
+		}
+	}
+	return ""
+}
+
+func findTargetFailure(lines []string) string {
+	for _, l := range lines {
+		for _, marker := range targetFailures {
 			if strings.Contains(l, marker) {
 				return l
 			}
@@ -101,7 +197,8 @@ func targetFailures(lines []string) string {
 	return ""
 }
 
-func lastLines(lines []string, n int) string {
+// tail formats the last n lines for an error message.
+func tail(lines []string, n int) string {
 	if len(lines) == 0 {
 		return ""
 	}
@@ -111,128 +208,8 @@ func lastLines(lines []string, n int) string {
 	return ": " + strings.Join(lines, " / ")
 }
 
-type result struct {
-	exit, errmsg string
-	hosts        int
-}
-
-// parse reads nmap's XML as a token stream, decoding one <host> at a time
-// so memory stays flat however large the scan.
-func parse(ctx context.Context, r io.Reader, emit sdk.Emitter, log hclog.Logger) (result, error) {
-	var res result
-	counter := &countingReader{r: bufio.NewReaderSize(r, 64<<10)}
-	dec := xml.NewDecoder(counter)
-	batch := make([]sdk.Observation, 0, batchSize)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := emit.Emit(ctx, batch); err != nil {
-			return fmt.Errorf("nmap: hand over hosts: %w", err)
-		}
-		batch = make([]sdk.Observation, 0, batchSize)
-		return nil
-	}
-	sawRoot, finished := false, false
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return res, xmlError(dec.InputOffset(), err)
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch start.Name.Local {
-		case "nmaprun":
-			sawRoot = true
-		case "host":
-			var h nmaplib.Host
-			if err := dec.DecodeElement(&h, &start); err != nil {
-				return res, xmlError(dec.InputOffset(), err)
-			}
-			res.hosts++
-			if obs, ok := observation(&h); ok {
-				batch = append(batch, obs)
-			}
-			if len(batch) == batchSize {
-				if err := flush(); err != nil {
-					return res, err
-				}
-			}
-		case "taskprogress":
-			var p nmaplib.TaskProgress
-			if err := dec.DecodeElement(&p, &start); err == nil {
-				log.Info("nmap progress", "task", p.Task, "percent", p.Percent, "remaining_s", p.Remaining)
-			}
-		case "finished":
-			finished = true
-			for _, a := range start.Attr {
-				switch a.Name.Local {
-				case "exit":
-					res.exit = a.Value
-				case "errormsg":
-					res.errmsg = a.Value
-				}
-			}
-		}
-	}
-	if !sawRoot || !finished {
-		return res, fmt.Errorf("nmap: output ended at byte %d before nmap reported the scan finished (truncated XML)", counter.n)
-	}
-	return res, flush()
-}
-
-func xmlError(offset int64, err error) error {
-	var syn *xml.SyntaxError
-	if errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &syn) && strings.Contains(syn.Msg, "unexpected EOF")) {
-		return fmt.Errorf("nmap: output ended at byte %d inside an element (truncated XML): %w", offset, err)
-	}
-	return fmt.Errorf("nmap: malformed XML output at byte %d: %w", offset, err)
-}
-
-// observation converts one nmap host. Hosts nmap did not find up are not
-// reported: the scope already says they were looked at.
-func observation(h *nmaplib.Host) (sdk.Observation, bool) {
-	if h.Status.State != "up" {
-		return sdk.Observation{}, false
-	}
-	o := sdk.Observation{Status: sdk.StatusUp}
-	for _, a := range h.Addresses {
-		o.Addresses = append(o.Addresses, sdk.Address{Addr: a.Addr, Type: a.AddrType, Vendor: a.Vendor})
-	}
-	for _, n := range h.Hostnames {
-		if n.Name != "" {
-			o.Hostnames = append(o.Hostnames, n.Name)
-		}
-	}
-	if len(h.OS.Matches) > 0 {
-		o.OS = h.OS.Matches[0].Name
-	}
-	for _, p := range h.Ports {
-		o.Services = append(o.Services, sdk.Service{
-			Protocol: sdk.Protocol(p.Protocol), Port: p.ID, State: p.State.State,
-			Name: p.Service.Name, Product: p.Service.Product, Version: p.Service.Version,
-		})
-	}
-	return o, len(o.Addresses) > 0
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the last max bytes written to it. exec copies stderr
+// from a goroutine of its own, hence the lock.
 type tailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
@@ -243,20 +220,40 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	if len(t.buf) > 2*t.max {
+		// Compact rarely rather than on every write.
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
 	}
 	return len(p), nil
 }
 
+// lines returns the kept stderr as trimmed, non-empty lines.
 func (t *tailBuffer) lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	buf := t.buf
+	if len(buf) > t.max {
+		buf = buf[len(buf)-t.max:]
+		// Drop the partial first line.
+		if i := strings.IndexByte(string(buf), '\n'); i >= 0 {
+			buf = buf[i+1:]
+		}
+	}
 	var out []string
-	for _, l := range strings.Split(string(t.buf), "\n") {
+	for _, l := range strings.Split(string(buf), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			out = append(out, l)
 		}
 	}
 	return out
+}
+
+// addressCount is how many addresses the prefixes hold; ParseConfig keeps
+// each below 2^24, so the sum cannot overflow.
+func addressCount(prefixes []netip.Prefix) uint64 {
+	var n uint64
+	for _, p := range prefixes {
+		n += 1 << uint(p.Addr().BitLen()-p.Bits())
+	}
+	return n
 }
