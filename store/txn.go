@@ -318,9 +318,9 @@ func (t *Txn) PutJobState(tenant, job string, s JobState) error {
 func encode(v any) ([]byte, error) {
 	switch r := v.(type) {
 	case *model.Asset:
-		return encodeAsset(r), nil
+		return appendAsset(nil, r), nil
 	case *model.Version:
-		return encodeVersion(r), nil
+		return appendVersion(nil, r), nil
 	}
 	return json.Marshal(v)
 }
