@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
 
@@ -66,8 +65,9 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	ref := model.RunRef{Source: run.Source, Job: run.Job, RunID: run.ID, Baseline: state.SucceededCount == 0}
 
 	byIP := make(map[netip.Addr]int, len(obs))
-	var ordered []sdk.Observation
-	for _, o := range obs {
+	ordered := make([]*sdk.Observation, 0, len(obs)) // pointers: an observation is large, copying each costs more than the merge
+	for k := range obs {
+		o := &obs[k]
 		ip, ok := o.IP()
 		if !ok {
 			sum.Skipped++
@@ -93,7 +93,7 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 			if err != nil {
 				return part, err
 			}
-			next, changes := model.Merge(prev, run.Tenant, id, o, scope, ref, now)
+			next, changes := model.Merge(prev, run.Tenant, id, *o, scope, ref, now)
 			ids = append(ids, id)
 			if err := a.write(t, prev, &next, changes, ref, now, &part); err != nil {
 				return part, err
@@ -184,22 +184,34 @@ func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error
 	return sum, nil
 }
 
-// batches runs fn over [0,n) in transactions of batchSize items, on as
-// many workers as there are cores (up to 4): Badger's single writer then
-// commits one batch while the next is being built. Batches hold disjoint
-// assets; should two ever touch the same one, Badger's conflict detection
-// makes the later one retry. sum receives the batches' counts.
+// batches runs fn over [0,n) in transactions of batchSize items, on up to
+// four workers. A worker hands each commit to Badger's single writer and
+// builds its next batch while the writer works, so building and writing
+// overlap even on one core. Batches hold disjoint assets; should two ever
+// touch the same one, Badger's conflict detection makes the later one
+// retry. sum receives the counts of the batches that committed.
 func (a *Applier) batches(ctx context.Context, n int, fn func(t *store.Txn, start, end int) (Summary, error), sum *Summary) error {
 	if n == 0 {
 		return nil
 	}
-	workers := min(runtime.GOMAXPROCS(0), 4, (n+batchSize-1)/batchSize)
+	workers := min(4, (n+batchSize-1)/batchSize)
 	var (
-		mu    sync.Mutex
-		next  int
-		first error
-		wg    sync.WaitGroup
+		mu      sync.Mutex
+		next    int
+		first   error
+		wg      sync.WaitGroup
+		commits sync.WaitGroup
+		// Bounds the batches built but not yet written, so a slow disk
+		// holds back the builders instead of filling memory.
+		inFlight = make(chan struct{}, 2*workers)
 	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+	}
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -214,24 +226,29 @@ func (a *Applier) batches(ctx context.Context, n int, fn func(t *store.Txn, star
 					return
 				}
 				end := min(start+batchSize, n)
-				var part Summary
-				err := a.Store.Update(ctx, func(t *store.Txn) error {
+				var part Summary // written by fn, read once the commit is done
+				inFlight <- struct{}{}
+				commits.Add(1)
+				a.Store.UpdateAsync(ctx, func(t *store.Txn) error {
 					var err error
 					part, err = fn(t, start, end) // a retried transaction recounts from zero
 					return err
-				})
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				if err == nil {
+				}, func(err error) {
+					defer commits.Done()
+					defer func() { <-inFlight }()
+					if err != nil {
+						fail(err)
+						return
+					}
+					mu.Lock()
 					sum.add(part)
-				}
-				mu.Unlock()
+					mu.Unlock()
+				})
 			}
 		}()
 	}
 	wg.Wait()
+	commits.Wait()
 	return first
 }
 

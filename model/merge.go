@@ -106,16 +106,47 @@ func MarkAbsent(prev Asset, scope sdk.Scope, run RunRef, now time.Time) (Asset, 
 // sorted by (protocol, port), in one pass: this runs for every host of
 // every scan, so it avoids maps.
 func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time.Time, changes []Change, record bool) ([]Service, []Change) {
-	open := make([]sdk.Service, 0, len(seen))
-	for _, s := range seen {
-		if s.Open() {
-			open = append(open, s)
+	open := seen // nmap reports open ports only, in order: then there is nothing to copy
+	if slices.ContainsFunc(seen, func(s sdk.Service) bool { return !s.Open() }) || !slices.IsSortedFunc(seen, cmpSvc) {
+		open = make([]sdk.Service, 0, len(seen))
+		for _, s := range seen {
+			if s.Open() {
+				open = append(open, s)
+			}
 		}
-	}
-	if !slices.IsSortedFunc(open, cmpSvc) {
 		slices.SortFunc(open, cmpSvc)
 	}
-	out := make([]Service, 0, len(have)+len(open))
+	// A rescan mostly finds what the asset already has: the result is
+	// then have itself, and a new slice is made only at the first
+	// difference (copy on write; have is never modified).
+	var out []Service
+	n := 0 // length of the result so far while it is still have[:n]
+	diverge := func() {
+		if out == nil {
+			out = make([]Service, n, max(len(have), len(open))+1)
+			copy(out, have[:n])
+		}
+	}
+	keep := func(s Service) {
+		if out == nil && n < len(have) && have[n] == s {
+			n++
+			return
+		}
+		diverge()
+		out = append(out, s)
+	}
+	last := func() *Service {
+		if out != nil {
+			if len(out) == 0 {
+				return nil
+			}
+			return &out[len(out)-1]
+		}
+		if n == 0 {
+			return nil
+		}
+		return &have[n-1]
+	}
 	i, j := 0, 0
 	for i < len(have) || j < len(open) {
 		switch {
@@ -123,21 +154,22 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 			h := have[i]
 			i++
 			if inScope(scope, h.Protocol, h.Port) {
+				diverge()
 				changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: "closed"})
 				continue
 			}
-			out = append(out, h)
+			keep(h)
 		case i >= len(have) || lessSvc(open[j].Protocol, open[j].Port, have[i].Protocol, have[i].Port):
 			s := open[j]
 			j++
-			if len(out) > 0 && out[len(out)-1].Protocol == s.Protocol && out[len(out)-1].Port == s.Port {
+			if l := last(); l != nil && l.Protocol == s.Protocol && l.Port == s.Port {
 				continue // reported twice
 			}
 			svc := Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now}
 			if record {
 				changes = append(changes, Change{Field: "service", Key: svcKey{s.Protocol, s.Port}.String(), From: "closed", To: svc.describe()})
 			}
-			out = append(out, svc)
+			keep(svc)
 		default: // same port on both sides
 			h, s := have[i], open[j]
 			i++
@@ -147,8 +179,11 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 			if updated != h {
 				changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: updated.describe()})
 			}
-			out = append(out, updated)
+			keep(updated)
 		}
+	}
+	if out == nil {
+		return have[:n:n], changes
 	}
 	return out, changes
 }

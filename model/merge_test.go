@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -56,11 +57,16 @@ func TestMerge(t *testing.T) {
 			return o
 		}(), "1-1024", []uint16{22, 80}, 0},
 		{"a version change is a change", func() sdk.Observation { o := obs(22, 80); o.Services[0].Version = "9.2"; return o }(), "1-1024", []uint16{22, 80}, 1},
+		{"a port reported twice counts once", obs(22, 22, 80, 80), "1-1024", []uint16{22, 80}, 0},
+		{"an unsorted report is sorted", obs(443, 80, 22), "1-1024", []uint16{22, 80, 443}, 1},
+		{"one port closes while another opens", obs(80, 443), "1-1024", []uint16{80, 443}, 2},
+		{"a new port before the known ones", obs(21, 22, 80), "1-1024", []uint16{21, 22, 80}, 1},
 	}
+	firstServices := slices.Clone(first.Services)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			next, changes := Merge(&first, DefaultTenant, "id", c.obs, scopeOf(c.scope), ref, t0.Add(time.Hour))
-			if got := openPorts(next); len(got) != len(c.wantPorts) || (len(got) > 0 && got[len(got)-1] != c.wantPorts[len(c.wantPorts)-1]) {
+			if got := openPorts(next); !slices.Equal(got, c.wantPorts) {
 				t.Fatalf("ports %v, want %v", got, c.wantPorts)
 			}
 			if len(changes) != c.wantChanges {
@@ -69,8 +75,8 @@ func TestMerge(t *testing.T) {
 			if !next.FirstSeen.Equal(t0) || !next.LastScanned.Equal(t0.Add(time.Hour)) {
 				t.Fatalf("times: first %v scanned %v", next.FirstSeen, next.LastScanned)
 			}
-			if len(first.Services) != 2 {
-				t.Fatal("Merge modified the previous asset")
+			if !slices.Equal(first.Services, firstServices) {
+				t.Fatalf("Merge modified the previous asset: %+v", first.Services)
 			}
 		})
 	}

@@ -45,8 +45,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithLogger(badgerLogger{log.Named("badger")}).
 		// The defaults (5 x 64 MB memtables, 256 MB block cache) are sized
 		// for a database server; a discovery daemon wants well under 1 GiB.
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
+		WithMemTableSize(64 << 20).
+		WithNumMemtables(2).
 		WithBlockCacheSize(64 << 20).
 		WithIndexCacheSize(32 << 20).
 		WithValueThreshold(512).
@@ -133,6 +133,30 @@ func (s *Store) Update(ctx context.Context, fn func(*Txn) error) error {
 		}
 		return err
 	}
+}
+
+// UpdateAsync runs fn in a new transaction and hands the commit to
+// Badger's writer without waiting for it, so the caller can build its
+// next transaction while this one is written. done receives the commit's
+// outcome, from another goroutine; a conflicting commit is retried with
+// Update before done is called.
+func (s *Store) UpdateAsync(ctx context.Context, fn func(*Txn) error, done func(error)) {
+	if err := ctx.Err(); err != nil {
+		done(err)
+		return
+	}
+	txn := s.db.NewTransaction(true)
+	if err := fn(&Txn{txn: txn}); err != nil {
+		txn.Discard()
+		done(err)
+		return
+	}
+	txn.CommitWith(func(err error) {
+		if errors.Is(err, badger.ErrConflict) {
+			err = s.Update(ctx, fn)
+		}
+		done(err)
+	})
 }
 
 // View runs fn in a read-only transaction.
