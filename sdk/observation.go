@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -184,4 +185,51 @@ func parsePort(s string) (uint16, error) {
 		return 0, fmt.Errorf("port %d is outside 1-65535", n)
 	}
 	return uint16(n), nil
+}
+
+func knownProtocol(p Protocol) bool { return p == TCP || p == UDP || p == SCTP }
+
+// Validate checks what a host cannot take on trust from a source: every
+// address parses as what its type says, the status is known, and every
+// service names a known protocol and a port in 1-65535. The host rejects a
+// run that emits an observation failing it.
+func (o Observation) Validate() error {
+	if len(o.Addresses) == 0 {
+		return fmt.Errorf("observation has no address")
+	}
+	for i, a := range o.Addresses {
+		switch a.Type {
+		case "ipv4", "ipv6":
+			ip, err := netip.ParseAddr(a.Addr)
+			if err != nil || ip.Zone() != "" {
+				return fmt.Errorf("address %d: %q is not an IP address", i, a.Addr)
+			}
+			if ip.Unmap().Is4() != (a.Type == "ipv4") {
+				return fmt.Errorf("address %d: %q is not an %s address", i, a.Addr, a.Type)
+			}
+		case "mac":
+			if _, err := net.ParseMAC(a.Addr); err != nil {
+				return fmt.Errorf("address %d: %q is not a MAC address", i, a.Addr)
+			}
+		default:
+			return fmt.Errorf("address %d (%q): type %q is not ipv4, ipv6 or mac", i, a.Addr, a.Type)
+		}
+	}
+	switch o.Status {
+	case "", StatusUp, StatusDown:
+	default:
+		return fmt.Errorf("status %q is not %q or %q", o.Status, StatusUp, StatusDown)
+	}
+	for i, s := range o.Services {
+		if !knownProtocol(s.Protocol) {
+			return fmt.Errorf("service %d: protocol %q is not tcp, udp or sctp", i, s.Protocol)
+		}
+		if s.Port == 0 {
+			return fmt.Errorf("service %d: port 0 is outside 1-65535", i)
+		}
+		if s.State == "" {
+			return fmt.Errorf("service %s/%d: no state", s.Protocol, s.Port)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,116 @@
+// testplugin is a source plugin for the host's tests. Its configuration
+// picks how many hosts it reports and which fault it shows:
+//
+//	{"hosts": 3}                 three hosts in 198.18.0.0/24, then success
+//	{"hosts": 3, "fault": "panic"}      panics after the first batch
+//	{"hosts": 3, "fault": "hang"}       blocks forever, ignoring cancellation
+//	{"hosts": 3, "fault": "malformed"}  sends an address that is not one
+//	{"hosts": 3, "fault": "exit"}       exits with status 3 mid-run
+//	{"hosts": 3, "fault": "error"}      returns an error
+//
+// Built with -ldflags "-X main.protocol=2" it speaks another protocol
+// version. The addresses are data only; nothing is contacted.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/hashicorp/go-plugin"
+	"github.com/sollwert/sollwert/sdk"
+)
+
+var protocol string // set with -ldflags to build a plugin of another protocol version
+
+type config struct {
+	Hosts int    `json:"hosts"`
+	Fault string `json:"fault"`
+}
+
+type testSource struct{}
+
+func (testSource) Describe(context.Context) (sdk.Description, error) {
+	return sdk.Description{Name: "testplugin", Version: "1.2.3", Observes: []string{"hosts"},
+		Fields: []sdk.Field{{Name: "hosts", Type: "number", Required: true}, {Name: "fault", Type: "string"}}}, nil
+}
+
+func parse(raw json.RawMessage) (config, error) {
+	var c config
+	verr := &sdk.ValidationError{}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		verr.Add("hosts", "cannot read the configuration: %v", err)
+		return c, verr
+	}
+	if c.Hosts < 0 || c.Hosts > 1<<20 {
+		verr.Add("hosts", "must be between 0 and %d", 1<<20)
+	}
+	switch c.Fault {
+	case "", "panic", "hang", "malformed", "exit", "error":
+	default:
+		verr.Add("fault", "%q is not a fault this plugin knows", c.Fault)
+	}
+	return c, verr.Err()
+}
+
+func (testSource) Validate(_ context.Context, raw json.RawMessage) error {
+	_, err := parse(raw)
+	return err
+}
+
+func (testSource) Discover(ctx context.Context, req sdk.DiscoverRequest, emit sdk.Emitter) (sdk.Result, error) {
+	c, err := parse(req.Config)
+	if err != nil {
+		return sdk.Result{}, err
+	}
+	log := sdk.Logger(ctx)
+	log.Info("discovering", "hosts", c.Hosts, "fault", c.Fault)
+	base := netip.MustParseAddr("198.18.0.0").As4()
+	batch := make([]sdk.Observation, 0, 1000)
+	for i := 0; i < c.Hosts; i++ {
+		ip := netip.AddrFrom4([4]byte{base[0], base[1] + byte(i>>16), byte(i >> 8), byte(i)})
+		o := sdk.Observation{Status: sdk.StatusUp, Addresses: []sdk.Address{{Addr: ip.String(), Type: "ipv4"}},
+			Hostnames: []string{fmt.Sprintf("host-%d.test", i)}, Labels: map[string]string{"team": "test"}}
+		if c.Fault == "malformed" && i == 1 {
+			o.Addresses[0].Addr = "999.1.1.1"
+		}
+		batch = append(batch, o)
+		if len(batch) == cap(batch) || i == c.Hosts-1 {
+			if err := emit.Emit(ctx, batch); err != nil {
+				return sdk.Result{}, err
+			}
+			batch = batch[:0]
+		}
+	}
+	switch c.Fault {
+	case "panic":
+		log.Error("about to fail badly")
+		panic("testplugin: the fault you asked for")
+	case "hang":
+		log.Info("hanging now")
+		select {}
+	case "exit":
+		log.Error("exiting with status 3")
+		os.Exit(3)
+	case "error":
+		return sdk.Result{}, errors.New("the provider answered 503")
+	}
+	return sdk.Result{Scope: sdk.Scope{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}, nil
+}
+
+func main() {
+	if protocol == "2" {
+		// What a plugin built against a future sdk looks like to this host.
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: plugin.HandshakeConfig{ProtocolVersion: 2, MagicCookieKey: "SOLLWERT_PLUGIN",
+				MagicCookieValue: "d3b07384d113edec49eaa6238ad5ff00"},
+			VersionedPlugins: map[int]plugin.PluginSet{2: {}},
+			GRPCServer:       plugin.DefaultGRPCServer,
+		})
+		return
+	}
+	sdk.Serve(sdk.Plugin{Source: testSource{}})
+}

@@ -1,0 +1,403 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	pb "github.com/sollwert/sollwert/sdk/proto/pluginv1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// This file is the host's end of the protocol. The daemon uses it to run
+// plugins, and sdktest uses it to check a plugin exactly as the daemon
+// would run it.
+
+// LaunchConfig says how to start one plugin binary.
+type LaunchConfig struct {
+	// Path is the plugin binary.
+	Path string
+	// SHA256, when set, pins the binary: a file whose checksum differs
+	// is not started.
+	SHA256 string
+	// Logger receives the plugin's log lines, named after the plugin.
+	// Nil discards them.
+	Logger hclog.Logger
+	// StartTimeout bounds the start and handshake (default 10s, and never
+	// past ctx's deadline).
+	StartTimeout time.Duration
+}
+
+// Client is one running plugin process.
+type Client struct {
+	name   string
+	client *plugin.Client
+	cmd    *exec.Cmd
+	tail   *lineTail
+	conn   *grpc.ClientConn
+	info   *pb.InfoResponse
+}
+
+// maxMessage is what the host accepts in one gRPC message; the sdk sends
+// batches far smaller, a plugin built otherwise gets a clear error.
+const maxMessage = 64 << 20
+
+// Launch starts the plugin at cfg.Path and completes the handshake. The
+// caller must Close the client.
+func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
+	name := strings.TrimPrefix(filepath.Base(cfg.Path), PluginPrefix)
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	var secure *plugin.SecureConfig
+	if cfg.SHA256 != "" {
+		want, err := hex.DecodeString(cfg.SHA256)
+		if err != nil || len(want) != sha256.Size {
+			return nil, fmt.Errorf("plugin %s: pinned sha256 %q is not 64 hex digits", name, cfg.SHA256)
+		}
+		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+	}
+	if _, err := os.Stat(cfg.Path); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	timeout := cfg.StartTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("plugin %s: %w", name, context.DeadlineExceeded)
+	}
+
+	cmd := exec.Command(cfg.Path)
+	cmd.Env = append(os.Environ(), envLogLevel+"="+log.GetLevel().String())
+	dieWithHost(cmd)
+	tail := &lineTail{max: 20}
+	c := &Client{name: name, cmd: cmd, tail: tail}
+	c.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{}, nil)},
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           log,
+		Stderr:           tail,
+		StartTimeout:     timeout,
+		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage))},
+	})
+	started := make(chan error, 1)
+	go func() {
+		rpc, err := c.client.Client()
+		if err == nil {
+			var raw any
+			if raw, err = rpc.Dispense(kindInfo); err == nil {
+				c.conn = raw.(*grpc.ClientConn)
+			}
+		}
+		started <- err
+	}()
+	select {
+	case err := <-started:
+		if err != nil {
+			c.client.Kill()
+			return nil, c.startError(err, cfg)
+		}
+	case <-ctx.Done():
+		c.client.Kill()
+		return nil, fmt.Errorf("plugin %s: start: %w", name, ctx.Err())
+	}
+	info, err := pb.NewPluginClient(c.conn).Info(ctx, &pb.InfoRequest{})
+	if err != nil {
+		c.Close()
+		return nil, c.callError("info", ctx, err)
+	}
+	c.info = info
+	return c, nil
+}
+
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+func (c *Client) startError(err error, cfg LaunchConfig) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
+		got := "unreadable"
+		if b, rerr := os.ReadFile(cfg.Path); rerr == nil {
+			sum := sha256.Sum256(b)
+			got = hex.EncodeToString(sum[:])
+		}
+		return fmt.Errorf("plugin %s: %s has sha256 %s, but the config pins %s; not started", c.name, cfg.Path, got, cfg.SHA256)
+	case strings.Contains(msg, "incompatible API version"):
+		theirs := "another"
+		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
+			theirs = m[1]
+		}
+		return fmt.Errorf("plugin %s speaks sollwert plugin protocol version %s, this sollwert speaks version %d: rebuild the plugin against a matching sdk", c.name, theirs, ProtocolVersion)
+	}
+	return fmt.Errorf("plugin %s: start: %w%s", c.name, err, c.exitDetail())
+}
+
+// Name is the plugin's name: its file name without sollwert-plugin-.
+func (c *Client) Name() string { return c.name }
+
+// Kinds lists what the plugin serves.
+func (c *Client) Kinds() []string { return c.info.GetKinds() }
+
+// SDKVersion is the sdk version the plugin was built with.
+func (c *Client) SDKVersion() string { return c.info.GetSdkVersion() }
+
+// ProtocolVersion is the protocol version agreed in the handshake.
+func (c *Client) ProtocolVersion() int { return c.client.NegotiatedVersion() }
+
+// Close stops the plugin process: politely first, killed after two seconds.
+func (c *Client) Close() { c.client.Kill() }
+
+func (c *Client) serves(kind string) error {
+	for _, k := range c.info.GetKinds() {
+		if k == kind {
+			return nil
+		}
+	}
+	return fmt.Errorf("plugin %s serves %v, not a %s", c.name, c.info.GetKinds(), kind)
+}
+
+// Source returns the plugin's source.
+func (c *Client) Source() (Source, error) {
+	if err := c.serves(KindSource); err != nil {
+		return nil, err
+	}
+	return &remoteSource{c: c, rpc: pb.NewSourceClient(c.conn)}, nil
+}
+
+// Sink returns the plugin's sink.
+func (c *Client) Sink() (Sink, error) {
+	if err := c.serves(KindSink); err != nil {
+		return nil, err
+	}
+	return &remoteSink{c: c, rpc: pb.NewSinkClient(c.conn)}, nil
+}
+
+// callError turns a failed call into the error a user can act on: the
+// caller's own deadline or cancellation as such, a crashed plugin with its
+// exit status and last lines, else the plugin's message.
+func (c *Client) callError(call string, ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("plugin %s: %s: %w", c.name, call, ctx.Err())
+	}
+	if c.waitExit(500 * time.Millisecond) {
+		return fmt.Errorf("plugin %s: %s: the plugin process %s", c.name, call, strings.TrimPrefix(c.exitDetail(), ": "))
+	}
+	if st, ok := status.FromError(err); ok {
+		switch st.Code() {
+		case codes.Unavailable:
+			return fmt.Errorf("plugin %s: %s: connection lost: %s", c.name, call, st.Message())
+		default:
+			return fmt.Errorf("plugin %s: %s: %s", c.name, call, st.Message())
+		}
+	}
+	return fmt.Errorf("plugin %s: %s: %w", c.name, call, err)
+}
+
+// waitExit reports whether the plugin process has ended, waiting up to d:
+// a broken stream is usually seen a moment before the exit is.
+func (c *Client) waitExit(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !c.client.Exited() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// exitDetail describes how the process ended and what it last wrote.
+func (c *Client) exitDetail() string {
+	var b strings.Builder
+	if c.client.Exited() && c.cmd.ProcessState != nil {
+		b.WriteString(": exited (" + c.cmd.ProcessState.String() + ")")
+	}
+	if lines := c.tail.lines(); len(lines) > 0 {
+		b.WriteString("; its last output:\n    " + strings.Join(lines, "\n    "))
+	}
+	return b.String()
+}
+
+type remoteSource struct {
+	c   *Client
+	rpc pb.SourceClient
+}
+
+func (s *remoteSource) Describe(ctx context.Context) (Description, error) {
+	d, err := s.rpc.Describe(ctx, &pb.DescribeRequest{})
+	if err != nil {
+		return Description{}, s.c.callError("describe", ctx, err)
+	}
+	return descriptionFromPB(d), nil
+}
+
+func (s *remoteSource) Validate(ctx context.Context, config json.RawMessage) error {
+	r, err := s.rpc.Validate(ctx, &pb.ValidateRequest{ConfigJson: config})
+	if err != nil {
+		return s.c.callError("validate", ctx, err)
+	}
+	return validationFromPB(r)
+}
+
+func (s *remoteSource) Discover(ctx context.Context, req DiscoverRequest, emit Emitter) (Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream on every early return
+	stream, err := s.rpc.Discover(ctx, &pb.DiscoverRequest{ConfigJson: req.Config, Job: req.Job, Tenant: req.Tenant, RunId: req.RunID})
+	if err != nil {
+		return Result{}, s.c.callError("discover", ctx, err)
+	}
+	var (
+		res      *Result
+		received int
+		batch    []Observation
+	)
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Result{}, s.c.callError("discover", ctx, err)
+		}
+		if res != nil {
+			return Result{}, fmt.Errorf("plugin %s: discover: sent more after its result", s.c.name)
+		}
+		switch e := ev.GetEvent().(type) {
+		case *pb.DiscoverEvent_Batch:
+			batch = batch[:0]
+			for _, p := range e.Batch.GetObservations() {
+				o, err := observationFromPB(p)
+				if err != nil {
+					return Result{}, fmt.Errorf("plugin %s: discover: observation %d is malformed: %w", s.c.name, received+1, err)
+				}
+				received++
+				batch = append(batch, o)
+			}
+			if err := emit.Emit(ctx, batch); err != nil {
+				return Result{}, err
+			}
+			batch = make([]Observation, 0, len(batch)) // the emitter may keep the batch
+		case *pb.DiscoverEvent_Result:
+			scope, err := scopeFromPB(e.Result.GetScope())
+			if err != nil {
+				return Result{}, fmt.Errorf("plugin %s: discover: %w", s.c.name, err)
+			}
+			res = &Result{Scope: scope, Warnings: e.Result.GetWarnings()}
+		default:
+			return Result{}, fmt.Errorf("plugin %s: discover: an event of a kind this sollwert does not know", s.c.name)
+		}
+	}
+	if res == nil {
+		return Result{}, fmt.Errorf("plugin %s: discover ended without a result: the run did not finish", s.c.name)
+	}
+	return *res, nil
+}
+
+type remoteSink struct {
+	c   *Client
+	rpc pb.SinkClient
+}
+
+func (s *remoteSink) Describe(ctx context.Context) (Description, error) {
+	d, err := s.rpc.Describe(ctx, &pb.DescribeRequest{})
+	if err != nil {
+		return Description{}, s.c.callError("describe", ctx, err)
+	}
+	return descriptionFromPB(d), nil
+}
+
+func (s *remoteSink) Validate(ctx context.Context, config json.RawMessage) error {
+	r, err := s.rpc.Validate(ctx, &pb.ValidateRequest{ConfigJson: config})
+	if err != nil {
+		return s.c.callError("validate", ctx, err)
+	}
+	return validationFromPB(r)
+}
+
+func (s *remoteSink) Deliver(ctx context.Context, req DeliverRequest) ([]Ack, error) {
+	msg := &pb.DeliverRequest{ConfigJson: req.Config, Events: make([]*pb.Event, len(req.Events))}
+	for i := range req.Events {
+		msg.Events[i] = eventToPB(&req.Events[i])
+	}
+	r, err := s.rpc.Deliver(ctx, msg)
+	if err != nil {
+		return nil, s.c.callError("deliver", ctx, err)
+	}
+	acks := make([]Ack, len(r.GetAcks()))
+	for i, a := range r.GetAcks() {
+		acks[i] = Ack{EventID: a.GetEventId(), Delivered: a.GetDelivered(), Error: a.GetError(), Permanent: a.GetPermanent()}
+	}
+	return acks, nil
+}
+
+// lineTail keeps the last lines a plugin wrote to stderr, for the error
+// of a run it crashed. JSON log lines are shortened to their message.
+type lineTail struct {
+	mu   sync.Mutex
+	max  int
+	buf  []string
+	part bytes.Buffer
+}
+
+func (t *lineTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part.Write(p)
+	for {
+		line, err := t.part.ReadBytes('\n')
+		if err != nil {
+			t.part.Write(line) // keep the unfinished line for the next write
+			break
+		}
+		t.add(string(bytes.TrimRight(line, "\r\n")))
+	}
+	return len(p), nil
+}
+
+func (t *lineTail) add(line string) {
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	var entry struct {
+		Level   string `json:"@level"`
+		Message string `json:"@message"`
+	}
+	if json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
+		line = "[" + strings.ToUpper(entry.Level) + "] " + entry.Message
+	}
+	t.buf = append(t.buf, line)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+}
+
+func (t *lineTail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.buf...)
+}

@@ -1,0 +1,212 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	pb "github.com/sollwert/sollwert/sdk/proto/pluginv1"
+	"google.golang.org/grpc"
+)
+
+// Plugin is what one plugin binary serves: a source, a sink, or both.
+type Plugin struct {
+	Source Source
+	Sink   Sink
+}
+
+// Serve runs the plugin until the host stops it. It is all a plugin's
+// main needs to call:
+//
+//	func main() { sdk.Serve(sdk.Plugin{Source: &inventory{}}) }
+//
+// Log through Logger(ctx) (or hclog.FromContext): the lines reach the
+// daemon's log under the plugin's name, at the daemon's log level.
+func Serve(p Plugin) {
+	log := hclog.New(&hclog.LoggerOptions{
+		Level:      hclog.LevelFromString(os.Getenv(envLogLevel)),
+		Output:     os.Stderr,
+		JSONFormat: true, // go-plugin parses JSON lines back into the host's logger
+	})
+	if p.Source == nil && p.Sink == nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve: the plugin serves neither a source nor a sink")
+		os.Exit(1)
+	}
+	go exitWithHost(log, os.Getppid())
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(p, log)},
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           log,
+	})
+}
+
+// envLogLevel carries the host's log level to the plugin, so a plugin
+// does not format lines the host would drop.
+const envLogLevel = "SOLLWERT_PLUGIN_LOG_LEVEL"
+
+// exitWithHost ends the plugin when its host is gone, however the host
+// ended: a host killed with SIGKILL cannot stop its plugins itself.
+func exitWithHost(log hclog.Logger, host int) {
+	for range time.Tick(time.Second) {
+		if os.Getppid() != host {
+			log.Error("the sollwert host process is gone; exiting")
+			os.Exit(1)
+		}
+	}
+}
+
+// Logger returns the logger of the call ctx belongs to: inside a plugin,
+// one whose lines reach the daemon's log; in process, the daemon's own.
+func Logger(ctx context.Context) hclog.Logger { return hclog.FromContext(ctx) }
+
+// pluginSet is the go-plugin view of p, for both ends: the server fills
+// in the implementations, the host dispenses clients.
+func pluginSet(p Plugin, log hclog.Logger) plugin.PluginSet {
+	kinds := []string{}
+	if p.Source != nil {
+		kinds = append(kinds, KindSource)
+	}
+	if p.Sink != nil {
+		kinds = append(kinds, KindSink)
+	}
+	return plugin.PluginSet{
+		kindInfo:   &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterPluginServer(s, &infoServer{kinds: kinds}) }},
+		KindSource: &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterSourceServer(s, &sourceServer{impl: p.Source, log: log}) }},
+		KindSink:   &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterSinkServer(s, &sinkServer{impl: p.Sink, log: log}) }},
+	}
+}
+
+// grpcPlugin adapts one service to go-plugin. On the host, GRPCClient
+// returns the connection; the typed clients are made in launch.go.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	server func(*grpc.Server)
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.server != nil {
+		p.server(s)
+	}
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return c, nil
+}
+
+type infoServer struct {
+	pb.UnimplementedPluginServer
+	kinds []string
+}
+
+func (s *infoServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, error) {
+	return &pb.InfoResponse{Kinds: s.kinds, SdkVersion: sdkVersion()}, nil
+}
+
+// batchLimit bounds the observations in one gRPC message, whatever the
+// plugin hands to Emit at once, so messages stay far below gRPC's limit.
+const batchLimit = 500
+
+type sourceServer struct {
+	pb.UnimplementedSourceServer
+	impl Source
+	log  hclog.Logger
+}
+
+func (s *sourceServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.Description, error) {
+	if s.impl == nil {
+		return nil, errNotServed(KindSource)
+	}
+	d, err := s.impl.Describe(hclog.WithContext(ctx, s.log))
+	if err != nil {
+		return nil, err
+	}
+	return descriptionToPB(d), nil
+}
+
+func (s *sourceServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb.ValidateResponse, error) {
+	if s.impl == nil {
+		return nil, errNotServed(KindSource)
+	}
+	return validationToPB(s.impl.Validate(hclog.WithContext(ctx, s.log), req.GetConfigJson()))
+}
+
+func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_DiscoverServer) error {
+	if s.impl == nil {
+		return errNotServed(KindSource)
+	}
+	log := s.log.With("job", req.GetJob(), "run", req.GetRunId())
+	ctx := hclog.WithContext(stream.Context(), log)
+	emit := EmitterFunc(func(ctx context.Context, batch []Observation) error {
+		for len(batch) > 0 {
+			n := min(len(batch), batchLimit)
+			msg := &pb.ObservationBatch{Observations: make([]*pb.Observation, n)}
+			for i := range batch[:n] {
+				msg.Observations[i] = observationToPB(&batch[i])
+			}
+			if err := stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Batch{Batch: msg}}); err != nil {
+				return fmt.Errorf("send observations to the host: %w", err)
+			}
+			batch = batch[n:]
+		}
+		return ctx.Err()
+	})
+	res, err := s.impl.Discover(ctx, DiscoverRequest{
+		Config: req.GetConfigJson(), Job: req.GetJob(), Tenant: req.GetTenant(), RunID: req.GetRunId(),
+	}, emit)
+	if err != nil {
+		return err
+	}
+	return stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Result{
+		Result: &pb.Result{Scope: scopeToPB(res.Scope), Warnings: res.Warnings},
+	}})
+}
+
+type sinkServer struct {
+	pb.UnimplementedSinkServer
+	impl Sink
+	log  hclog.Logger
+}
+
+func (s *sinkServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.Description, error) {
+	if s.impl == nil {
+		return nil, errNotServed(KindSink)
+	}
+	d, err := s.impl.Describe(hclog.WithContext(ctx, s.log))
+	if err != nil {
+		return nil, err
+	}
+	return descriptionToPB(d), nil
+}
+
+func (s *sinkServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb.ValidateResponse, error) {
+	if s.impl == nil {
+		return nil, errNotServed(KindSink)
+	}
+	return validationToPB(s.impl.Validate(hclog.WithContext(ctx, s.log), req.GetConfigJson()))
+}
+
+func (s *sinkServer) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.DeliverResponse, error) {
+	if s.impl == nil {
+		return nil, errNotServed(KindSink)
+	}
+	events := make([]Event, len(req.GetEvents()))
+	for i, e := range req.GetEvents() {
+		events[i] = eventFromPB(e)
+	}
+	acks, err := s.impl.Deliver(hclog.WithContext(ctx, s.log), DeliverRequest{Config: req.GetConfigJson(), Events: events})
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.DeliverResponse{Acks: make([]*pb.Ack, len(acks))}
+	for i, a := range acks {
+		out.Acks[i] = &pb.Ack{EventId: a.EventID, Delivered: a.Delivered, Error: a.Error, Permanent: a.Permanent}
+	}
+	return out, nil
+}
+
+func errNotServed(kind string) error { return fmt.Errorf("this plugin does not serve a %s", kind) }
