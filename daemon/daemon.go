@@ -18,12 +18,15 @@ import (
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/rules"
 	"github.com/sollwert/sollwert/scheduler"
+	"github.com/sollwert/sollwert/sdk"
 	"github.com/sollwert/sollwert/store"
 )
 
 // Options are what cmd/sollwert hands the daemon.
 type Options struct {
-	Sources *plugins.Registry
+	// Sources builds the sources a configuration can use: the built-in
+	// ones and the plugins in its plugin_dir. It runs again on reload.
+	Sources func(*config.Config) (*plugins.Registry, error)
 	Logger  hclog.Logger
 	// Registry receives the daemon's metrics; nil makes a private one.
 	Registry *prometheus.Registry
@@ -42,10 +45,11 @@ type Daemon struct {
 	applier  *ingest.Applier
 	registry *prometheus.Registry
 
-	mu     sync.RWMutex
-	cfg    *config.Config
-	engine *rules.Engine
-	jobs   map[string]config.Job
+	mu      sync.RWMutex
+	cfg     *config.Config
+	engine  *rules.Engine
+	jobs    map[string]config.Job
+	sources *plugins.Registry
 
 	httpSrv  *http.Server
 	listener net.Listener
@@ -66,14 +70,18 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.StaleSweep <= 0 {
 		opts.StaleSweep = 30 * time.Second
 	}
-	if err := Validate(context.Background(), cfg, opts.Sources, opts.Logger); err != nil {
+	sources, err := opts.Sources(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := Validate(context.Background(), cfg, sources, opts.Logger); err != nil {
 		return nil, err
 	}
 	st, err := store.Open(cfg.DataDir, store.Options{Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, store: st, cfg: cfg, registry: opts.Registry}
+	d := &Daemon{opts: opts, log: opts.Logger, store: st, cfg: cfg, registry: opts.Registry, sources: sources}
 	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
 	metrics, err := NewMetrics(opts.Registry, st)
 	if err != nil {
@@ -81,7 +89,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	d.applier = &ingest.Applier{Store: st, Engine: d.currentEngine}
-	d.exec = &Executor{Store: st, Sources: opts.Sources, Applier: d.applier, Logger: opts.Logger.Named("job"), Metrics: metrics}
+	d.exec = &Executor{Store: st, Sources: d, Applier: d.applier, Logger: opts.Logger.Named("job"), Metrics: metrics}
 	d.sched = scheduler.New(d.runScheduled, scheduler.Options{
 		MaxConcurrent: cfg.MaxConcurrentJobs,
 		Logger:        opts.Logger.Named("scheduler"),
@@ -103,7 +111,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 // Validate checks a configuration completely: syntax is the config
 // package's, each job's source checks its own attributes, and the rules
 // must compile. Errors name file, line and column.
-func Validate(ctx context.Context, cfg *config.Config, sources *plugins.Registry, log hclog.Logger) error {
+func Validate(ctx context.Context, cfg *config.Config, sources SourceFinder, log hclog.Logger) error {
 	var errs []error
 	for _, job := range cfg.Jobs {
 		src, err := sources.Source(job.Source, log)
@@ -173,6 +181,14 @@ func Intervals(cfg *config.Config) (map[string]time.Duration, error) {
 	return out, nil
 }
 
+// Source builds a source of the current configuration, for the executor.
+func (d *Daemon) Source(name string, log hclog.Logger) (sdk.Source, error) {
+	d.mu.RLock()
+	reg := d.sources
+	d.mu.RUnlock()
+	return reg.Source(name, log)
+}
+
 func (d *Daemon) currentEngine() *rules.Engine {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -208,11 +224,23 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	path, old := d.cfg.Path, d.cfg
 	d.mu.RUnlock()
 	cfg, err := config.Load(path)
+	var sources *plugins.Registry
 	if err == nil {
-		err = Validate(ctx, cfg, d.opts.Sources, d.log)
+		sources, err = d.opts.Sources(cfg)
 	}
 	if err == nil {
-		err = d.apply(cfg)
+		err = Validate(ctx, cfg, sources, d.log)
+	}
+	if err == nil {
+		d.mu.Lock()
+		oldSources := d.sources
+		d.sources = sources
+		d.mu.Unlock()
+		if err = d.apply(cfg); err != nil {
+			d.mu.Lock()
+			d.sources = oldSources
+			d.mu.Unlock()
+		}
 	}
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "error", err)

@@ -12,7 +12,6 @@ import (
 	"github.com/sollwert/sollwert/daemon/config"
 	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
-	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/sdk"
 	"github.com/sollwert/sollwert/store"
 )
@@ -22,12 +21,17 @@ import (
 // is the same as a scheduled one.
 type Executor struct {
 	Store    *store.Store
-	Sources  *plugins.Registry
+	Sources  SourceFinder
 	Applier  *ingest.Applier
 	Logger   hclog.Logger
 	Metrics  *Metrics // may be nil
 	Now      func() time.Time
 	MaxHosts int // observations one run may hold; 0 = 1,000,000
+}
+
+// SourceFinder builds sources by name; *plugins.Registry is one.
+type SourceFinder interface {
+	Source(name string, log hclog.Logger) (sdk.Source, error)
 }
 
 // Outcome is what a run did.

@@ -39,8 +39,8 @@ func sdkVersion() string {
 		}
 		for _, d := range bi.Deps {
 			if d.Path == "github.com/sollwert/sollwert/sdk" {
-				if d.Replace != nil {
-					return "devel (" + d.Replace.Path + ")"
+				if d.Replace != nil && d.Replace.Version == "" {
+					return "devel" // replaced by a local directory
 				}
 				return d.Version
 			}

@@ -107,6 +107,10 @@ func (s *infoServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, e
 	return &pb.InfoResponse{Kinds: s.kinds, SdkVersion: sdkVersion()}, nil
 }
 
+// DiscoverFinishedMessage is the debug line a plugin logs when its Discover
+// has returned; the conformance kit watches for it.
+const DiscoverFinishedMessage = "discover finished"
+
 // batchLimit bounds the observations in one gRPC message, whatever the
 // plugin hands to Emit at once, so messages stay far below gRPC's limit.
 const batchLimit = 500
@@ -158,6 +162,8 @@ func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_Discov
 	res, err := s.impl.Discover(ctx, DiscoverRequest{
 		Config: req.GetConfigJson(), Job: req.GetJob(), Tenant: req.GetTenant(), RunID: req.GetRunId(),
 	}, emit)
+	// sdktest waits for this line to see that a cancelled Discover ended.
+	log.Debug(DiscoverFinishedMessage, "error", err)
 	if err != nil {
 		return err
 	}

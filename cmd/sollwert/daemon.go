@@ -11,6 +11,7 @@ import (
 
 	"github.com/sollwert/sollwert/daemon"
 	"github.com/sollwert/sollwert/daemon/config"
+	"github.com/sollwert/sollwert/plugins"
 )
 
 func runDaemon(args []string, _, stderr io.Writer) int {
@@ -35,7 +36,9 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		format = *logFormat
 	}
 	log := newLogger(stderr, level, format)
-	d, err := daemon.New(cfg, daemon.Options{Sources: sources(), Logger: log, Version: version})
+	d, err := daemon.New(cfg, daemon.Options{
+		Sources: func(c *config.Config) (*plugins.Registry, error) { return sources(c, log) },
+		Logger:  log, Version: version})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/sollwert/sollwert/daemon"
 	"github.com/sollwert/sollwert/daemon/config"
+	"github.com/sollwert/sollwert/plugins"
 )
 
 func runRules(args []string, stdout, stderr io.Writer) int {
@@ -24,7 +25,10 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err == nil {
-		err = daemon.Validate(context.Background(), cfg, sources(), hclog.NewNullLogger())
+		var srcs *plugins.Registry
+		if srcs, err = sources(cfg, hclog.NewNullLogger()); err == nil {
+			err = daemon.Validate(context.Background(), cfg, srcs, hclog.NewNullLogger())
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -34,8 +34,11 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, firstNonEmpty(*logLevel, cfg.Log.Level), cfg.Log.Format)
-	srcs := sources()
-	if err := daemon.Validate(context.Background(), cfg, srcs, log); err != nil {
+	srcs, err := sources(cfg, log)
+	if err == nil {
+		err = daemon.Validate(context.Background(), cfg, srcs, log)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}

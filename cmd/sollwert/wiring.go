@@ -6,15 +6,27 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/daemon/config"
+	"github.com/sollwert/sollwert/daemon/pluginhost"
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/plugins/nmap"
 )
 
-// sources is the one place that decides which sources this binary has.
-func sources() *plugins.Registry {
+// sources is the one place that decides which sources a configuration
+// has: the built-in scanners, then the plugins of its plugin_dir.
+func sources(cfg *config.Config, log hclog.Logger) (*plugins.Registry, error) {
 	r := plugins.NewRegistry()
-	_ = r.Register("nmap", func(l hclog.Logger) sdkSource { return nmap.New(l) })
-	return r
+	if err := r.Register("nmap", func(l hclog.Logger) sdkSource { return nmap.New(l) }); err != nil {
+		return nil, err
+	}
+	if err := pluginHost(cfg, log).Register(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func pluginHost(cfg *config.Config, log hclog.Logger) *pluginhost.Host {
+	return &pluginhost.Host{Dir: cfg.PluginDir, Pins: cfg.Pins(), Logger: log.Named("plugin")}
 }
 
 func newLogger(w io.Writer, level, format string) hclog.Logger {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -32,8 +33,31 @@ type Config struct {
 	API               API
 	Log               Log
 	MaxConcurrentJobs int
-	Jobs              []Job
-	Rules             []rules.Rule
+	// PluginDir holds plugin binaries, sollwert-plugin-NAME; "" = none.
+	PluginDir string
+	// Plugins holds the plugin blocks by plugin name.
+	Plugins map[string]Plugin
+	Jobs    []Job
+	Rules   []rules.Rule
+}
+
+// Plugin is one plugin block: what the daemon insists on before starting
+// that plugin.
+type Plugin struct {
+	// SHA256 pins the binary; "" leaves it unpinned.
+	SHA256 string
+	Range  hcl.Range
+}
+
+// Pins maps plugin names to their pinned checksums.
+func (c *Config) Pins() map[string]string {
+	out := make(map[string]string, len(c.Plugins))
+	for name, p := range c.Plugins {
+		if p.SHA256 != "" {
+			out[name] = p.SHA256
+		}
+	}
+	return out
 }
 
 // API configures the HTTP API.
@@ -87,12 +111,14 @@ var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "data_dir", Required: true},
 		{Name: "max_concurrent_jobs"},
+		{Name: "plugin_dir"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "api"},
 		{Type: "log"},
 		{Type: "job", LabelNames: []string{"name"}},
 		{Type: "expect", LabelNames: []string{"name"}},
+		{Type: "plugin", LabelNames: []string{"name"}},
 	},
 }
 
@@ -131,7 +157,16 @@ func Parse(src []byte, filename string) (*Config, error) {
 			cfg.MaxConcurrentJobs = n
 		}
 	}
-	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "expect": {}}
+	if a := content.Attributes["plugin_dir"]; a != nil {
+		if dir, ok := d.str(a); ok {
+			if dir != "" && !filepath.IsAbs(dir) {
+				dir = filepath.Join(filepath.Dir(filename), dir)
+			}
+			cfg.PluginDir = dir
+		}
+	}
+	cfg.Plugins = map[string]Plugin{}
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "expect": {}, "plugin": {}}
 	for _, b := range content.Blocks {
 		key := ""
 		if len(b.Labels) > 0 {
@@ -162,6 +197,10 @@ func Parse(src []byte, filename string) (*Config, error) {
 		case "expect":
 			if r, ok := d.decodeExpect(b); ok {
 				cfg.Rules = append(cfg.Rules, r)
+			}
+		case "plugin":
+			if p, ok := d.decodePlugin(b); ok {
+				cfg.Plugins[b.Labels[0]] = p
 			}
 		}
 	}
@@ -269,6 +308,29 @@ func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
 			api.Listen = s
 		}
 	}
+}
+
+var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+func (d *decoder) decodePlugin(b *hcl.Block) (Plugin, bool) {
+	p := Plugin{Range: b.DefRange}
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "sha256"}}})
+	if diags.HasErrors() {
+		d.add(diags...)
+		return p, false
+	}
+	if a := content.Attributes["sha256"]; a != nil {
+		s, ok := d.str(a)
+		if !ok {
+			return p, false
+		}
+		if !sha256RE.MatchString(s) {
+			d.add(errorAt(a.Expr.Range(), "Invalid sha256", fmt.Sprintf("%q is not 64 hex digits; `sha256sum sollwert-plugin-%s` prints it", s, b.Labels[0])))
+			return p, false
+		}
+		p.SHA256 = strings.ToLower(s)
+	}
+	return p, true
 }
 
 func (d *decoder) decodeLog(b *hcl.Block, l *Log) {

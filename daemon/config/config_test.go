@@ -78,6 +78,9 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 		{"bad severity", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n severity = \"high\"\n}\n", "c.hcl:4:13: Invalid severity"},
 		{"bad name", head + "job \"a/b\" {\n source = \"nmap\"\n schedule = \"@hourly\"\n}\n", "c.hcl:2:5: Invalid job name"},
 		{"max concurrent below one", head + "max_concurrent_jobs = 0\n", "c.hcl:2:23: Invalid max_concurrent_jobs"},
+		{"short plugin pin", head + "plugin \"hostsfile\" {\n sha256 = \"abc\"\n}\n", "c.hcl:3:11: Invalid sha256: \"abc\" is not 64 hex digits"},
+		{"unknown plugin attribute", head + "plugin \"hostsfile\" {\n md5 = \"abc\"\n}\n", "c.hcl:3:2: Unsupported argument"},
+		{"duplicate plugin", head + "plugin \"p\" {\n}\nplugin \"p\" {\n}\n", "c.hcl:4:1: Duplicate plugin"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,6 +99,24 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestPluginSettings(t *testing.T) {
+	pin := strings.Repeat("AB", 32)
+	cfg, err := Parse([]byte(head+"plugin_dir = \"plugins\"\nplugin \"hostsfile\" {\n sha256 = \""+pin+"\"\n}\nplugin \"open\" {\n}\n"), "/etc/sollwert/c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PluginDir != "/etc/sollwert/plugins" {
+		t.Errorf("plugin_dir %q: a relative path is relative to the config file", cfg.PluginDir)
+	}
+	pins := cfg.Pins()
+	if len(pins) != 1 || pins["hostsfile"] != strings.ToLower(pin) {
+		t.Errorf("pins %v", pins)
+	}
+	if _, ok := cfg.Plugins["open"]; !ok {
+		t.Error("a plugin block without a pin is kept")
 	}
 }
 

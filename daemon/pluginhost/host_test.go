@@ -216,4 +216,3 @@ func pluginProcesses(name string) []string {
 	}
 	return pids
 }
-
