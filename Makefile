@@ -8,12 +8,33 @@ TEST_PKGS := ./...
 # Debian packages the tests drive for real.
 TEST_TOOLS := nmap ndiff
 
-.PHONY: all build test bench demo deps test-deps fmt vet clean
+.PHONY: all build examples proto test bench demo deps test-deps fmt vet clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sollwert ./cmd/sollwert
+
+# Plugins, each its own module built against sdk/ alone, land in
+# bin/plugins, a ready plugin_dir.
+EXAMPLE_PLUGINS := hostsfile
+examples:
+	@mkdir -p bin/plugins
+	@for p in $(EXAMPLE_PLUGINS); do \
+		echo "building bin/plugins/sollwert-plugin-$$p"; \
+		(cd examples/plugin-$$p && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/plugins/sollwert-plugin-$$p .) || exit 1; \
+	done
+
+# proto regenerates sdk/proto with pinned generators and Debian's protoc.
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.1
+proto:
+	@$(MAKE) --no-print-directory deps-proto PKGS="protobuf-compiler"
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd sdk/proto/pluginv1 && PATH=$(CURDIR)/bin/tools:$$PATH protoc --proto_path=. \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 
 # deps installs missing Debian packages once (apt-get update only when needed).
 deps-%:
@@ -32,6 +53,9 @@ test: test-deps
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	@for p in $(EXAMPLE_PLUGINS); do \
+		(cd examples/plugin-$$p && $(GO) vet ./... && $(GO) test -race -count=1 ./...) || exit 1; \
+	done
 	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)
 
 bench: test-deps

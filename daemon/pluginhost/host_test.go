@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/sdk/sdktest"
 )
 
 // BuildTestPlugin builds testdata/testplugin into dir as
@@ -215,4 +216,15 @@ func pluginProcesses(name string) []string {
 		}
 	}
 	return pids
+}
+
+func TestTestPluginPassesTheConformanceKit(t *testing.T) {
+	bin := buildTestPlugin(t, t.TempDir(), "testplugin")
+	sdktest.Run(t, sdktest.Config{
+		Binary:          bin,
+		Valid:           json.RawMessage(`{"hosts": 10}`),
+		Invalid:         json.RawMessage(`{"hosts": -1}`),
+		MinObservations: 10,
+		Slow:            json.RawMessage(`{"hosts": 1000000}`),
+	})
 }
