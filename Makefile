@@ -22,7 +22,7 @@ examples:
 	@mkdir -p bin/plugins
 	@for p in $(EXAMPLE_PLUGINS); do \
 		echo "building bin/plugins/sollwert-plugin-$$p"; \
-		(cd examples/plugin-$$p && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/plugins/sollwert-plugin-$$p .) || exit 1; \
+		(cd examples/plugin-$$p && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o ../../bin/plugins/sollwert-plugin-$$p .) || exit 1; \
 	done
 
 # proto regenerates sdk/proto with pinned generators and Debian's protoc.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -89,7 +91,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	d.applier = &ingest.Applier{Store: st, Engine: d.currentEngine}
-	d.exec = &Executor{Store: st, Sources: d, Applier: d.applier, Logger: opts.Logger.Named("job"), Metrics: metrics}
+	spoolDir := filepath.Join(cfg.DataDir, "spool")
+	if err := os.MkdirAll(spoolDir, 0o750); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("create spool dir: %w", err)
+	}
+	d.exec = &Executor{Store: st, Sources: d, Applier: d.applier, Logger: opts.Logger.Named("job"), Metrics: metrics, SpoolDir: spoolDir}
 	d.sched = scheduler.New(d.runScheduled, scheduler.Options{
 		MaxConcurrent: cfg.MaxConcurrentJobs,
 		Logger:        opts.Logger.Named("scheduler"),

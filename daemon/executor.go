@@ -26,7 +26,10 @@ type Executor struct {
 	Logger   hclog.Logger
 	Metrics  *Metrics // may be nil
 	Now      func() time.Time
-	MaxHosts int // observations one run may hold; 0 = 1,000,000
+	MaxHosts int // observations one run may report; 0 = 16,777,216
+	// SpoolDir holds runs' observations until they finish; "" = the
+	// system's temporary directory.
+	SpoolDir string
 }
 
 // SourceFinder builds sources by name; *plugins.Registry is one.
@@ -109,14 +112,23 @@ func (e *Executor) discoverAndApply(ctx, bg context.Context, job config.Job, run
 	}
 	limit := e.MaxHosts
 	if limit <= 0 {
-		limit = 1_000_000
+		limit = 1 << 24
 	}
-	var obs []sdk.Observation
+	// Observations wait on disk until the run has finished: a run that
+	// fails half-way must change nothing, and a provider's million hosts
+	// must not wait in memory.
+	spool, err := ingest.NewSpool(e.SpoolDir)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer spool.Close()
 	collect := sdk.EmitterFunc(func(ctx context.Context, batch []sdk.Observation) error {
-		if len(obs)+len(batch) > limit {
+		if spool.Observations()+len(batch) > limit {
 			return fmt.Errorf("run produced more than %d observations; split the job", limit)
 		}
-		obs = append(obs, batch...)
+		if err := spool.Add(batch); err != nil {
+			return err
+		}
 		return ctx.Err()
 	})
 	res, err := src.Discover(ctx, sdk.DiscoverRequest{Config: job.SourceConfig, Job: job.Name, Tenant: job.Tenant, RunID: run.ID}, collect)
@@ -126,12 +138,12 @@ func (e *Executor) discoverAndApply(ctx, bg context.Context, job config.Job, run
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%s: %w", job.Source, err)
 	}
-	run.Hosts = len(obs)
+	run.Hosts = spool.Hosts()
 	run.Scope = &res.Scope
 	run.Warnings = res.Warnings
 	// Applying is bounded work on a finished result: finish it even if
 	// shutdown starts now, so no run is left half-applied.
-	sum, err := e.Applier.Apply(bg, run, obs, res.Scope)
+	sum, err := e.Applier.ApplyFrom(bg, run, spool, res.Scope)
 	if err != nil {
 		return Outcome{Summary: sum}, err
 	}

@@ -49,10 +49,16 @@ type Applier struct {
 	Now    func() time.Time
 }
 
-// Apply merges a finished run. run identifies the job; scope is what the
-// run covered.
+// Apply merges a finished run held in memory.
 func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observation, scope sdk.Scope) (Summary, error) {
-	var sum Summary
+	return a.ApplyFrom(ctx, run, Slice(obs), scope)
+}
+
+// ApplyFrom merges a finished run. run identifies the job; scope is what
+// the run covered. Observations are read once, batch by batch, so a run
+// spooled to disk is never held in memory whole.
+func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observations, scope sdk.Scope) (Summary, error) {
+	sum := Summary{Hosts: obs.Hosts(), Skipped: obs.Skipped()}
 	now := a.now()
 	var state store.JobState
 	if err := a.Store.View(ctx, func(t *store.Txn) error {
@@ -64,30 +70,14 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	}
 	ref := model.RunRef{Source: run.Source, Job: run.Job, RunID: run.ID, Baseline: state.SucceededCount == 0}
 
-	byIP := make(map[netip.Addr]int, len(obs))
-	ordered := make([]*sdk.Observation, 0, len(obs)) // pointers: an observation is large, copying each costs more than the merge
-	for k := range obs {
-		o := &obs[k]
-		ip, ok := o.IP()
-		if !ok {
-			sum.Skipped++
-			continue
-		}
-		if i, dup := byIP[ip]; dup {
-			ordered[i] = o // a later report of the same host wins
-			continue
-		}
-		byIP[ip] = len(ordered)
-		ordered = append(ordered, o)
-	}
-	sum.Hosts = len(ordered)
-
-	var mu sync.Mutex // guards seen and sum across batch workers
-	seen := make(map[string]bool, len(ordered))
-	err := a.batches(ctx, len(ordered), func(t *store.Txn, start, end int) (Summary, error) {
+	var mu sync.Mutex // guards seen across batch workers
+	seen := make(map[string]struct{}, obs.Hosts())
+	err := batches(ctx, a.Store, func(feed func([]*sdk.Observation) error) error {
+		return obs.Each(batchSize, feed)
+	}, func(t *store.Txn, batch []*sdk.Observation) (Summary, error) {
 		var part Summary
-		var ids []string
-		for _, o := range ordered[start:end] {
+		ids := make([]string, 0, len(batch))
+		for _, o := range batch {
 			ip, _ := o.IP()
 			prev, id, err := lookup(t, run.Tenant, ip)
 			if err != nil {
@@ -101,7 +91,7 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 		}
 		mu.Lock()
 		for _, id := range ids {
-			seen[id] = true
+			seen[id] = struct{}{}
 		}
 		mu.Unlock()
 		return part, nil
@@ -115,8 +105,8 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	if err := a.Store.View(ctx, func(t *store.Txn) error {
 		for _, p := range scope.Prefixes {
 			if err := t.AssetIDsInPrefix(run.Tenant, p, func(id string) error {
-				if !seen[id] {
-					seen[id] = true
+				if _, ok := seen[id]; !ok {
+					seen[id] = struct{}{}
 					absent = append(absent, id)
 				}
 				return nil
@@ -128,9 +118,9 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	}); err != nil {
 		return sum, fmt.Errorf("ingest: find absent hosts: %w", err)
 	}
-	err = a.batches(ctx, len(absent), func(t *store.Txn, start, end int) (Summary, error) {
+	err = batches(ctx, a.Store, chunks(absent), func(t *store.Txn, ids []string) (Summary, error) {
 		var part Summary
-		for _, id := range absent[start:end] {
+		for _, id := range ids {
 			prev, err := t.Asset(run.Tenant, id)
 			if err != nil {
 				return part, err
@@ -151,6 +141,18 @@ func (a *Applier) Apply(ctx context.Context, run *model.Run, obs []sdk.Observati
 	return sum, nil
 }
 
+// chunks feeds items in batches of batchSize.
+func chunks[T any](items []T) func(func([]T) error) error {
+	return func(feed func([]T) error) error {
+		for start := 0; start < len(items); start += batchSize {
+			if err := feed(items[start:min(start+batchSize, len(items))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // Reevaluate judges every asset of tenant again, for a new rule set or the
 // passing of time (stale scans). Assets do not change.
 func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error) {
@@ -165,14 +167,14 @@ func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error
 	}); err != nil {
 		return sum, fmt.Errorf("ingest: list assets: %w", err)
 	}
-	err := a.batches(ctx, len(ids), func(t *store.Txn, start, end int) (Summary, error) {
+	err := batches(ctx, a.Store, chunks(ids), func(t *store.Txn, ids []string) (Summary, error) {
 		var part Summary
-		for _, id := range ids[start:end] {
+		for _, id := range ids {
 			as, err := t.Asset(tenant, id)
 			if err != nil {
 				return part, err
 			}
-			if err := a.judge(t, as, now, false, &part); err != nil {
+			if err := a.judge(t, as, now, false, false, &part); err != nil {
 				return part, err
 			}
 		}
@@ -184,27 +186,30 @@ func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error
 	return sum, nil
 }
 
-// batches runs fn over [0,n) in transactions of batchSize items, on up to
-// four workers. A worker hands each commit to Badger's single writer and
-// builds its next batch while the writer works, so building and writing
-// overlap even on one core. Batches hold disjoint assets; should two ever
-// touch the same one, Badger's conflict detection makes the later one
-// retry. sum receives the counts of the batches that committed.
-func (a *Applier) batches(ctx context.Context, n int, fn func(t *store.Txn, start, end int) (Summary, error), sum *Summary) error {
-	if n == 0 {
-		return nil
-	}
-	workers := min(4, (n+batchSize-1)/batchSize)
+// batches runs fn over the batches produce hands out, each in a
+// transaction of its own, on four workers. A worker hands each commit to
+// Badger's single writer and builds its next batch while the writer
+// works, so building and writing overlap even on one core. Batches hold
+// disjoint assets; should two ever touch the same one, Badger's conflict
+// detection makes the later one retry. sum receives the counts of the
+// batches that committed.
+func batches[T any](ctx context.Context, st *store.Store, produce func(feed func([]T) error) error, fn func(t *store.Txn, batch []T) (Summary, error), sum *Summary) error {
+	const workers = 4
 	var (
 		mu      sync.Mutex
-		next    int
 		first   error
 		wg      sync.WaitGroup
 		commits sync.WaitGroup
+		work    = make(chan []T)
 		// Bounds the batches built but not yet written, so a slow disk
 		// holds back the builders instead of filling memory.
 		inFlight = make(chan struct{}, 2*workers)
 	)
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
 	fail := func(err error) {
 		mu.Lock()
 		if first == nil {
@@ -216,22 +221,16 @@ func (a *Applier) batches(ctx context.Context, n int, fn func(t *store.Txn, star
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				mu.Lock()
-				start := next
-				next += batchSize
-				failed := first != nil
-				mu.Unlock()
-				if start >= n || failed {
-					return
+			for batch := range work {
+				if failed() != nil {
+					continue // drain what the producer already handed over
 				}
-				end := min(start+batchSize, n)
 				var part Summary // written by fn, read once the commit is done
 				inFlight <- struct{}{}
 				commits.Add(1)
-				a.Store.UpdateAsync(ctx, func(t *store.Txn) error {
+				st.UpdateAsync(ctx, func(t *store.Txn) error {
 					var err error
-					part, err = fn(t, start, end) // a retried transaction recounts from zero
+					part, err = fn(t, batch) // a retried transaction recounts from zero
 					return err
 				}, func(err error) {
 					defer commits.Done()
@@ -247,9 +246,24 @@ func (a *Applier) batches(ctx context.Context, n int, fn func(t *store.Txn, star
 			}
 		}()
 	}
+	perr := produce(func(batch []T) error {
+		if err := failed(); err != nil {
+			return err
+		}
+		select {
+		case work <- batch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(work)
 	wg.Wait()
 	commits.Wait()
-	return first
+	if err := failed(); err != nil {
+		return err
+	}
+	return perr
 }
 
 func (s *Summary) add(o Summary) {
@@ -276,14 +290,22 @@ func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.C
 	if err := t.PutAsset(next, prev); err != nil {
 		return err
 	}
-	return a.judge(t, next, now, true, sum)
+	return a.judge(t, next, now, true, prev == nil, sum)
 }
 
-func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, observed bool, sum *Summary) error {
+// judge evaluates as and moves its deviations on. A new asset has none
+// yet, which saves a read per host of a first run.
+func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, observed, isNew bool, sum *Summary) error {
 	findings := a.Engine().Evaluate(as, now, nil)
-	existing, err := t.DeviationsOfAsset(as.Tenant, as.ID)
-	if err != nil {
-		return err
+	if isNew && len(findings) == 0 {
+		return nil
+	}
+	var existing []model.Deviation
+	if !isNew {
+		var err error
+		if existing, err = t.DeviationsOfAsset(as.Tenant, as.ID); err != nil {
+			return err
+		}
 	}
 	if len(findings) == 0 && !anyActive(existing) {
 		return nil

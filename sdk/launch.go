@@ -201,6 +201,16 @@ func (c *Client) Sink() (Sink, error) {
 // caller's own deadline or cancellation as such, a crashed plugin with its
 // exit status and last lines, else the plugin's message.
 func (c *Client) callError(call string, ctx context.Context, err error) error {
+	if st, ok := status.FromError(err); ok && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) {
+		// The plugin's end sees the propagated deadline first and resets
+		// the stream a moment before the caller's own timer fires.
+		if dl, has := ctx.Deadline(); has && time.Until(dl) < time.Second {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(dl) + 100*time.Millisecond):
+			}
+		}
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("plugin %s: %s: %w", c.name, call, ctx.Err())
 	}

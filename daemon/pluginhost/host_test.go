@@ -17,13 +17,13 @@ import (
 	"github.com/sollwert/sollwert/sdk/sdktest"
 )
 
-// BuildTestPlugin builds testdata/testplugin into dir as
-// sollwert-plugin-NAME, with extra go build flags.
-func buildTestPlugin(t testing.TB, dir, name string, flags ...string) string {
+// buildTestPlugin builds testdata/testplugin into dir as
+// sollwert-plugin-NAME, stripped as `make examples` builds plugins, with
+// extra linker flags.
+func buildTestPlugin(t testing.TB, dir, name string, ldflags ...string) string {
 	t.Helper()
 	out := filepath.Join(dir, sdk.PluginPrefix+name)
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.Command("go", append(args, "./testdata/testplugin")...)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", strings.Join(append([]string{"-s", "-w"}, ldflags...), " "), "-o", out, "./testdata/testplugin")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build test plugin: %v\n%s", err, b)
 	}
@@ -131,7 +131,7 @@ func TestValidateReportsFields(t *testing.T) {
 
 func TestRefusedPlugins(t *testing.T) {
 	dir := t.TempDir()
-	buildTestPlugin(t, dir, "future", "-ldflags", "-X main.protocol=2")
+	buildTestPlugin(t, dir, "future", "-X main.protocol=2")
 	good := buildTestPlugin(t, dir, "pinned")
 	h := &Host{Dir: dir, Pins: map[string]string{"pinned": strings.Repeat("ab", 32)}}
 	ctx := context.Background()
@@ -162,7 +162,7 @@ func TestRefusedPlugins(t *testing.T) {
 func TestList(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildTestPlugin(t, dir, "testplugin")
-	buildTestPlugin(t, dir, "future", "-ldflags", "-X main.protocol=2")
+	buildTestPlugin(t, dir, "future", "-X main.protocol=2")
 	if err := os.WriteFile(filepath.Join(dir, "sollwert-plugin-notes.txt"), []byte("not a plugin"), 0o644); err != nil {
 		t.Fatal(err)
 	}

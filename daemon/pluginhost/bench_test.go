@@ -1,0 +1,134 @@
+package pluginhost
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/daemon"
+	"github.com/sollwert/sollwert/daemon/config"
+	"github.com/sollwert/sollwert/ingest"
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/plugins"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/sollwert/sollwert/store"
+)
+
+// BenchmarkPluginStart measures what launching a plugin per call costs:
+// from starting the process (checksum pin, handshake, AutoMTLS) to the
+// answer of its first Describe.
+func BenchmarkPluginStart(b *testing.B) {
+	dir := b.TempDir()
+	bin := buildTestPlugin(b, dir, "testplugin")
+	sum, err := fileSHA256(bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &Host{Dir: dir, Pins: map[string]string{"testplugin": sum}}
+	p := Plugin{Name: "testplugin", Path: bin}
+	ctx := context.Background()
+	var took []time.Duration
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		start := time.Now()
+		c, err := h.Launch(ctx, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		src, err := c.Source()
+		if err == nil {
+			_, err = src.Describe(ctx)
+		}
+		took = append(took, time.Since(start))
+		c.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-median-to-describe")
+	b.ReportMetric(float64(took[len(took)*9/10].Microseconds())/1000, "ms-p90-to-describe")
+}
+
+// BenchmarkPluginStream runs a job whose plugin reports 1,000,000 hosts,
+// end to end: the plugin process, gRPC, the host's checks, the spool, the
+// store with history and the rules, as the daemon runs it. It reports the
+// rate and the peak Go heap, which must not grow with the stream.
+func BenchmarkPluginStream(b *testing.B) {
+	const hosts = 1_000_000
+	dir := b.TempDir()
+	buildTestPlugin(b, dir, "testplugin")
+	reg := plugins.NewRegistry()
+	if err := (&Host{Dir: dir}).Register(reg); err != nil {
+		b.Fatal(err)
+	}
+	eng, err := rules.Compile([]rules.Rule{{Name: "inventory", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")},
+		UnknownHosts: model.SeverityWarning}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, _ := json.Marshal(map[string]int{"hosts": hosts})
+	job := config.Job{Name: "inventory", Source: "testplugin", Tenant: model.DefaultTenant, SourceConfig: cfg}
+	var peak atomic.Uint64
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		st, err := store.Open(b.TempDir(), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		exe := &daemon.Executor{Store: st, Sources: reg, Logger: hclog.NewNullLogger(), SpoolDir: b.TempDir(),
+			Applier: &ingest.Applier{Store: st, Engine: func() *rules.Engine { return eng }}}
+		runtime.GC()
+		stop := watchHeap(&peak)
+		b.StartTimer()
+		out, err := exe.Execute(context.Background(), job, "bench")
+		b.StopTimer()
+		stop()
+		st.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if out.Summary.Hosts != hosts || out.Summary.Changed != hosts {
+			b.Fatalf("summary %+v", out.Summary)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(hosts)*float64(b.N)/b.Elapsed().Seconds(), "assets/s")
+	b.ReportMetric(float64(peak.Load())/(1<<20), "MB-peak-heap")
+}
+
+// watchHeap samples the Go heap in use until the returned stop is called.
+func watchHeap(peak *atomic.Uint64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			for {
+				p := peak.Load()
+				if ms.HeapInuse <= p || peak.CompareAndSwap(p, ms.HeapInuse) {
+					break
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+

@@ -1,0 +1,322 @@
+package ingest
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+
+	"github.com/sollwert/sollwert/sdk"
+)
+
+// Observations is a finished run's result, read once in order.
+type Observations interface {
+	// Hosts counts the distinct hosts.
+	Hosts() int
+	// Skipped counts observations without an IP address.
+	Skipped() int
+	// Each hands out the observations in batches of up to n, each host
+	// once: when a source reported a host twice, its last report.
+	Each(n int, fn func(batch []*sdk.Observation) error) error
+}
+
+// dedup remembers, for each address, which observation reported it last.
+type dedup struct {
+	last    map[netip.Addr]uint32
+	count   uint32
+	skipped int
+}
+
+func (d *dedup) add(o *sdk.Observation) {
+	if ip, ok := o.IP(); ok {
+		if d.last == nil {
+			d.last = make(map[netip.Addr]uint32)
+		}
+		d.last[ip] = d.count
+	} else {
+		d.skipped++
+	}
+	d.count++
+}
+
+// current reports whether observation i is the one to apply.
+func (d *dedup) current(i uint32, o *sdk.Observation) bool {
+	ip, ok := o.IP()
+	return ok && d.last[ip] == i
+}
+
+// Slice serves observations held in memory.
+func Slice(obs []sdk.Observation) Observations {
+	s := &sliceObs{obs: obs}
+	for i := range obs {
+		s.d.add(&obs[i])
+	}
+	return s
+}
+
+type sliceObs struct {
+	obs []sdk.Observation
+	d   dedup
+}
+
+func (s *sliceObs) Hosts() int   { return len(s.d.last) }
+func (s *sliceObs) Skipped() int { return s.d.skipped }
+
+func (s *sliceObs) Each(n int, fn func([]*sdk.Observation) error) error {
+	batch := make([]*sdk.Observation, 0, n)
+	for i := range s.obs {
+		if !s.d.current(uint32(i), &s.obs[i]) {
+			continue
+		}
+		batch = append(batch, &s.obs[i])
+		if len(batch) == n {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = make([]*sdk.Observation, 0, n)
+		}
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
+}
+
+// Spool holds a running job's observations on disk until the run has
+// finished: only a finished run may change the store, and holding a
+// provider's million hosts in memory until then is what a spool avoids.
+// The file is unlinked as soon as it is created, so a crash leaves
+// nothing behind.
+type Spool struct {
+	f   *os.File
+	w   *bufio.Writer
+	d   dedup
+	buf []byte
+}
+
+// NewSpool creates a spool in dir ("" = the system's temporary directory).
+func NewSpool(dir string) (*Spool, error) {
+	f, err := os.CreateTemp(dir, "sollwert-run-*.spool")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &Spool{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// Add appends a batch.
+func (s *Spool) Add(batch []sdk.Observation) error {
+	if s.d.count+uint32(len(batch)) < s.d.count {
+		return errors.New("spool: more than 4 billion observations in one run")
+	}
+	for i := range batch {
+		s.buf = appendObservation(s.buf[:0], &batch[i])
+		var n [binary.MaxVarintLen64]byte
+		if _, err := s.w.Write(n[:binary.PutUvarint(n[:], uint64(len(s.buf)))]); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if _, err := s.w.Write(s.buf); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		s.d.add(&batch[i])
+	}
+	return nil
+}
+
+// Observations counts what was added, duplicates included.
+func (s *Spool) Observations() int { return int(s.d.count) }
+
+// Hosts counts the distinct hosts added.
+func (s *Spool) Hosts() int { return len(s.d.last) }
+
+// Skipped counts observations without an IP address.
+func (s *Spool) Skipped() int { return s.d.skipped }
+
+// Each reads the spool from the start.
+func (s *Spool) Each(n int, fn func([]*sdk.Observation) error) error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	r := bufio.NewReaderSize(s.f, 1<<20)
+	var buf []byte
+	batch := make([]sdk.Observation, 0, n)
+	ptrs := make([]*sdk.Observation, 0, n)
+	flush := func() error {
+		for i := range batch {
+			ptrs = append(ptrs, &batch[i])
+		}
+		err := fn(ptrs)
+		// The batch now belongs to fn's transaction; start new ones.
+		batch, ptrs = make([]sdk.Observation, 0, n), make([]*sdk.Observation, 0, n)
+		return err
+	}
+	for i := uint32(0); i < s.d.count; i++ {
+		size, err := binary.ReadUvarint(r)
+		if err != nil {
+			return fmt.Errorf("spool: record %d: %w", i, err)
+		}
+		if size > 64<<20 {
+			return fmt.Errorf("spool: record %d claims %d bytes", i, size)
+		}
+		if uint64(cap(buf)) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("spool: record %d: %w", i, err)
+		}
+		var o sdk.Observation
+		if err := decodeObservation(buf, &o); err != nil {
+			return fmt.Errorf("spool: record %d: %w", i, err)
+		}
+		if !s.d.current(i, &o) {
+			continue
+		}
+		batch = append(batch, o)
+		if len(batch) == n {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		return flush()
+	}
+	return nil
+}
+
+// Close releases the spool's file.
+func (s *Spool) Close() error { return s.f.Close() }
+
+// The spool's record format: strings and counts as uvarint-prefixed, in
+// field order. It only ever lives for one run in one process, so it has
+// no version.
+
+func appendObservation(b []byte, o *sdk.Observation) []byte {
+	b = binary.AppendUvarint(b, uint64(len(o.Addresses)))
+	for _, a := range o.Addresses {
+		b = appendStr(appendStr(appendStr(b, a.Addr), a.Type), a.Vendor)
+	}
+	b = binary.AppendUvarint(b, uint64(len(o.Hostnames)))
+	for _, h := range o.Hostnames {
+		b = appendStr(b, h)
+	}
+	b = appendStr(appendStr(b, o.Status), o.OS)
+	b = binary.AppendUvarint(b, uint64(len(o.Services)))
+	for _, s := range o.Services {
+		b = appendStr(b, string(s.Protocol))
+		b = binary.AppendUvarint(b, uint64(s.Port))
+		b = appendStr(appendStr(appendStr(appendStr(b, s.State), s.Name), s.Product), s.Version)
+	}
+	b = appendMap(b, o.Facts)
+	b = appendMap(b, o.Labels)
+	return appendStr(b, o.InstanceID)
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func appendMap(b []byte, m map[string]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for k, v := range m {
+		b = appendStr(appendStr(b, k), v)
+	}
+	return b
+}
+
+type spoolReader struct {
+	b   []byte
+	err error
+}
+
+func (r *spoolReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errors.New("truncated record")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *spoolReader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) { // every element takes at least a byte
+		r.err = errors.New("corrupt count")
+		return 0
+	}
+	return int(n)
+}
+
+func (r *spoolReader) str() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errors.New("truncated string")
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *spoolReader) strMap() map[string]string {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.str()
+		m[k] = r.str()
+	}
+	return m
+}
+
+func decodeObservation(b []byte, o *sdk.Observation) error {
+	r := &spoolReader{b: b}
+	if n := r.count(); n > 0 {
+		o.Addresses = make([]sdk.Address, n)
+		for i := range o.Addresses {
+			o.Addresses[i] = sdk.Address{Addr: r.str(), Type: r.str(), Vendor: r.str()}
+		}
+	}
+	if n := r.count(); n > 0 {
+		o.Hostnames = make([]string, n)
+		for i := range o.Hostnames {
+			o.Hostnames[i] = r.str()
+		}
+	}
+	o.Status, o.OS = r.str(), r.str()
+	if n := r.count(); n > 0 {
+		o.Services = make([]sdk.Service, n)
+		for i := range o.Services {
+			s := &o.Services[i]
+			s.Protocol = sdk.Protocol(r.str())
+			s.Port = uint16(r.uvarint())
+			s.State, s.Name, s.Product, s.Version = r.str(), r.str(), r.str(), r.str()
+		}
+	}
+	o.Facts = r.strMap()
+	o.Labels = r.strMap()
+	o.InstanceID = r.str()
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errors.New("trailing bytes")
+	}
+	return r.err
+}

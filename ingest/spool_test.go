@@ -1,0 +1,106 @@
+package ingest
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/sollwert/sollwert/sdk"
+)
+
+func spoolObs(i int) sdk.Observation {
+	return sdk.Observation{
+		Addresses: []sdk.Address{{Addr: fmt.Sprintf("198.18.%d.%d", i>>8, i&0xff), Type: "ipv4"}, {Addr: "52:54:00:00:00:01", Type: "mac", Vendor: "QEMU"}},
+		Hostnames: []string{fmt.Sprintf("h%d.test", i)}, Status: sdk.StatusUp, OS: "Linux",
+		Services: []sdk.Service{{Protocol: sdk.TCP, Port: 22, State: "open", Name: "ssh", Product: "OpenSSH", Version: "9.2"}},
+		Facts:    map[string]string{"serial": fmt.Sprint(i)}, Labels: map[string]string{"team": "net", "env": "test"},
+		InstanceID: fmt.Sprintf("i-%d", i),
+	}
+}
+
+func TestSpoolReturnsWhatWasAddedOncePerHost(t *testing.T) {
+	s, err := NewSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var want []sdk.Observation
+	for i := 0; i < 1000; i++ {
+		want = append(want, spoolObs(i))
+	}
+	if err := s.Add(want[:600]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(want[600:]); err != nil {
+		t.Fatal(err)
+	}
+	// A later report of host 5 replaces the first; one without an IP is skipped.
+	again := spoolObs(5)
+	again.OS = "FreeBSD"
+	want[5] = again
+	if err := s.Add([]sdk.Observation{again, {Addresses: []sdk.Address{{Addr: "52:54:00:00:00:02", Type: "mac"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Hosts() != 1000 || s.Skipped() != 1 || s.Observations() != 1002 {
+		t.Fatalf("hosts %d skipped %d observations %d", s.Hosts(), s.Skipped(), s.Observations())
+	}
+	for round := 0; round < 2; round++ { // a spool can be read again
+		got := map[string]sdk.Observation{}
+		batches := 0
+		err := s.Each(256, func(b []*sdk.Observation) error {
+			batches++
+			if len(b) > 256 {
+				t.Fatalf("batch of %d", len(b))
+			}
+			for _, o := range b {
+				if _, dup := got[o.Addresses[0].Addr]; dup {
+					t.Fatalf("%s handed out twice", o.Addresses[0].Addr)
+				}
+				got[o.Addresses[0].Addr] = *o
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1000 || batches != 4 {
+			t.Fatalf("got %d hosts in %d batches", len(got), batches)
+		}
+		for _, w := range want {
+			if g := got[w.Addresses[0].Addr]; !reflect.DeepEqual(g, w) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v", g, w)
+			}
+		}
+	}
+}
+
+func TestDecodeObservationRejectsDamage(t *testing.T) {
+	o := spoolObs(1)
+	good := appendObservation(nil, &o)
+	for cut := 0; cut < len(good); cut++ {
+		var got sdk.Observation
+		if err := decodeObservation(good[:cut], &got); err == nil {
+			t.Fatalf("a record cut at %d of %d bytes decoded", cut, len(good))
+		}
+	}
+	var got sdk.Observation
+	if err := decodeObservation(append(good, 0), &got); err == nil || !strings.Contains(err.Error(), "trailing") {
+		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+func FuzzDecodeObservation(f *testing.F) {
+	o := spoolObs(3)
+	f.Add(appendObservation(nil, &o))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var o sdk.Observation
+		if decodeObservation(b, &o) == nil {
+			again := appendObservation(nil, &o)
+			var o2 sdk.Observation
+			if err := decodeObservation(again, &o2); err != nil || !reflect.DeepEqual(o, o2) {
+				t.Fatalf("re-encoding a decoded record: %v", err)
+			}
+		}
+	})
+}
