@@ -131,4 +131,3 @@ func watchHeap(peak *atomic.Uint64) (stop func()) {
 	}()
 	return func() { close(done); wg.Wait() }
 }
-
