@@ -70,8 +70,13 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	}
 	ref := model.RunRef{Source: run.Source, Job: run.Job, RunID: run.ID, Baseline: state.SucceededCount == 0}
 
+	// seen serves the search for absent hosts, which only a scope with
+	// address ranges has; a provider pull without one skips the cost.
 	var mu sync.Mutex // guards seen across batch workers
-	seen := make(map[string]struct{}, obs.Hosts())
+	var seen map[string]struct{}
+	if len(scope.Prefixes) > 0 {
+		seen = make(map[string]struct{}, obs.Hosts())
+	}
 	err := batches(ctx, a.Store, func(feed func([]*sdk.Observation) error) error {
 		return obs.Each(batchSize, feed)
 	}, func(t *store.Txn, batch []*sdk.Observation) (Summary, error) {
@@ -89,11 +94,13 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 				return part, err
 			}
 		}
-		mu.Lock()
-		for _, id := range ids {
-			seen[id] = struct{}{}
+		if seen != nil {
+			mu.Lock()
+			for _, id := range ids {
+				seen[id] = struct{}{}
+			}
+			mu.Unlock()
 		}
-		mu.Unlock()
 		return part, nil
 	}, &sum)
 	if err != nil {
