@@ -50,38 +50,74 @@ func (e *env) pluginConfig(jobs string) {
 	e.writeConfig(fmt.Sprintf("plugin_dir = %q\n", filepath.Join(e.dir, "plugins")) + jobs + inventoryRule)
 }
 
-func TestPluginSourceFeedsStoreAndRules(t *testing.T) {
+// buildExamplePlugin builds examples/plugin-hostsfile, a module of its
+// own, as `make examples` does.
+func buildExamplePlugin(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "sollwert-plugin-hostsfile"), ".")
+	cmd.Dir = "../../examples/plugin-hostsfile"
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the example plugin: %v\n%s", err, b)
+	}
+}
+
+func TestExamplePluginFeedsStoreAndRules(t *testing.T) {
 	e := newEnv(t)
-	buildTestPlugin(t, filepath.Join(e.dir, "plugins"))
-	e.pluginConfig(pluginJob("inv", "hosts = 3"))
+	buildExamplePlugin(t, filepath.Join(e.dir, "plugins"))
+	inventory := filepath.Join(e.dir, "hosts.csv")
+	writeInventory := func(hosts ...string) {
+		t.Helper()
+		body := "name,addresses,labels,tcp\n" + strings.Join(hosts, "\n") + "\n"
+		if err := os.WriteFile(inventory, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeInventory("web-1,198.18.0.10,team=web,\"22,443\"", "db-1,198.18.0.20,team=data,22")
+	e.writeConfig(fmt.Sprintf(`plugin_dir = %q
+job "inventory" {
+  source   = "hostsfile"
+  schedule = "@every 1h"
+  file     = %q
+}
+`, filepath.Join(e.dir, "plugins"), inventory) + inventoryRule)
 	e.start()
 
-	run := e.runJob("inv")
-	if run.Status != model.RunSucceeded || run.Hosts != 3 {
+	run := e.runJob("inventory")
+	if run.Status != model.RunSucceeded || run.Hosts != 2 {
 		t.Fatalf("first run: %+v", run)
 	}
 	var asset model.Asset
-	if code := e.get("/v1/assets/198.18.0.2", &asset); code != 200 {
+	if code := e.get("/v1/assets/198.18.0.10", &asset); code != 200 {
 		t.Fatalf("GET asset: HTTP %d", code)
 	}
-	if asset.Labels["team"] != "test" || len(asset.Hostnames) != 1 || asset.Hostnames[0] != "host-2.test" || asset.Sources[0] != "testplugin" {
+	if asset.Labels["team"] != "web" || asset.Facts["expected_tcp"] != "22,443" || len(asset.Hostnames) != 1 ||
+		asset.Hostnames[0] != "web-1" || len(asset.Sources) != 1 || asset.Sources[0] != "hostsfile" {
 		t.Fatalf("asset: %+v", asset)
 	}
 	if devs := e.deviations("state=open"); len(devs) != 0 {
 		t.Fatalf("the first run is the baseline, yet: %+v", devs)
 	}
-
-	// The inventory grows: the rule judges plugin assets like scanned ones.
-	e.reload(fmt.Sprintf("plugin_dir = %q\n", filepath.Join(e.dir, "plugins")) + pluginJob("inv", "hosts = 5") + inventoryRule)
-	if run := e.runJob("inv"); run.Status != model.RunSucceeded {
+	// A host appears in the inventory: the rule judges plugin assets like
+	// scanned ones.
+	writeInventory("web-1,198.18.0.10,team=web,\"22,443\"", "db-1,198.18.0.20,team=data,22", "new-1,198.18.0.30,,22")
+	if run := e.runJob("inventory"); run.Status != model.RunSucceeded {
 		t.Fatalf("second run: %+v", run)
 	}
 	devs := e.deviations("state=open")
-	if len(devs) != 2 || devs[0].Kind != model.KindUnknownHost || devs[1].Kind != model.KindUnknownHost {
-		t.Fatalf("want two unknown_host deviations, got %+v", devs)
+	if len(devs) != 1 || devs[0].Kind != model.KindUnknownHost || !strings.Contains(devs[0].Subject(), "198.18.0.30") {
+		t.Fatalf("want an unknown_host deviation for 198.18.0.30, got %+v", devs)
 	}
-	if code, out := e.check(); code != 1 || !strings.Contains(out, "198.18.0.") {
+	if code, out := e.check(); code != 1 || !strings.Contains(out, "198.18.0.30") {
 		t.Fatalf("check: exit %d\n%s", code, out)
+	}
+	// A bad row fails the run and changes nothing.
+	writeInventory("web-1,198.18.0.10,team=ops,\"22,443\"", "broken,300.1.1.1,,")
+	if run := e.runJob("inventory"); run.Status != model.RunFailed || !strings.Contains(run.Error, `hosts.csv:3: address "300.1.1.1" is not an IP or MAC address`) {
+		t.Fatalf("bad inventory: %+v", run)
+	}
+	e.get("/v1/assets/198.18.0.10", &asset)
+	if asset.Labels["team"] != "web" {
+		t.Fatalf("a failed run changed the asset: %+v", asset)
 	}
 }
 
@@ -130,6 +166,50 @@ func TestFailingPluginsFailTheirRunOnly(t *testing.T) {
 	// A crash does not poison the next run.
 	if run := e.runJob("good"); run.Status != model.RunSucceeded {
 		t.Fatalf("good after the faults: %+v", run)
+	}
+}
+
+func TestReplacedPluginBinariesFailTheirRunOnly(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.dir, "plugins")
+	bin := buildTestPlugin(t, dir)
+	pinned, free := filepath.Join(dir, "sollwert-plugin-pinned"), filepath.Join(dir, "sollwert-plugin-free")
+	for _, p := range []string{pinned, free} {
+		if err := exec.Command("cp", bin, p).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.writeConfig(fmt.Sprintf("plugin_dir = %q\nplugin \"pinned\" {\n  sha256 = %q\n}\n", dir, sha256File(t, bin)) +
+		strings.Replace(pluginJob("a", "hosts = 1"), `"testplugin"`, `"pinned"`, 1) +
+		strings.Replace(pluginJob("b", "hosts = 1"), `"testplugin"`, `"free"`, 1))
+	e.start()
+	for _, job := range []string{"a", "b"} {
+		if run := e.runJob(job); run.Status != model.RunSucceeded {
+			t.Fatalf("%s before the swap: %+v", job, run)
+		}
+	}
+	// Someone installs a build for another protocol version over both.
+	future := filepath.Join(t.TempDir(), "future")
+	if b, err := exec.Command("go", "build", "-ldflags", "-X main.protocol=2", "-o", future, "../../daemon/pluginhost/testdata/testplugin").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	for _, p := range []string{pinned, free} {
+		if err := exec.Command("cp", future, p).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for job, want := range map[string]string{
+		"a": "but the config pins " + sha256File(t, bin) + "; not started",
+		"b": "plugin free speaks sollwert plugin protocol version 2, this sollwert speaks version 1",
+	} {
+		run := e.runJob(job)
+		if run.Status != model.RunFailed || !strings.Contains(run.Error, want) {
+			t.Errorf("%s: status %s, error %q; want %q", job, run.Status, run.Error, want)
+		}
+		if code := e.get("/healthz", nil); code != 200 {
+			t.Fatalf("the daemon does not serve: HTTP %d", code)
+		}
+		waitNoProcess(t, "sollwert-plugin-free")
 	}
 }
 
