@@ -245,7 +245,7 @@ func TestPluginsList(t *testing.T) {
 	e.writeConfig(fmt.Sprintf("plugin_dir = %q\nplugin \"testplugin\" {\n  sha256 = %q\n}\n", filepath.Join(e.dir, "plugins"), sum))
 	out, err = exec.Command(binary, "plugins", "list", "--config", e.cfgPath).CombinedOutput()
 	fields := strings.Fields(strings.Split(string(out), "\n")[1])
-	if exitCode(err) != 0 || len(fields) < 7 || fields[0] != "testplugin" || fields[1] != "1.2.3" || fields[2] != "source" || fields[3] != "1" || fields[5] != "pinned" || fields[6] != "ok" {
+	if exitCode(err) != 0 || len(fields) < 7 || fields[0] != "testplugin" || fields[1] != "1.2.3" || fields[2] != "source,sink" || fields[3] != "1" || fields[5] != "pinned" || fields[6] != "ok" {
 		t.Fatalf("plugins list:\n%s", out)
 	}
 }

@@ -115,6 +115,48 @@ func TestFaultsFailTheRunAndLeaveNoProcess(t *testing.T) {
 	}
 }
 
+func TestSinkAcksEachEvent(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildTestPlugin(t, dir, "testplugin")
+	h := &Host{Dir: dir}
+	ctx := context.Background()
+	c, err := h.Launch(ctx, Plugin{Name: "testplugin", Path: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sink, err := c.Sink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	events := []sdk.Event{
+		{ID: "e1-ok", Kind: sdk.EventOpened, Time: when, Deviation: sdk.DeviationEvent{Host: "198.18.0.1", Port: 23, Protocol: sdk.TCP}},
+		{ID: "e2-busy", Kind: sdk.EventResolved, Time: when},
+		{ID: "e3-bad", Kind: sdk.EventAcknowledged, Time: when, Deviation: sdk.DeviationEvent{Host: "198.18.0.2"}},
+	}
+	acks, err := sink.Deliver(ctx, sdk.DeliverRequest{Config: json.RawMessage(`{}`), Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sdk.Ack{
+		{EventID: "e1-ok", Delivered: true},
+		{EventID: "e2-busy", Error: "receiver busy"},
+		{EventID: "e3-bad", Error: "rejected acknowledged event for 198.18.0.2", Permanent: true},
+	}
+	if len(acks) != len(want) {
+		t.Fatalf("acks %+v", acks)
+	}
+	for i := range want {
+		if acks[i] != want[i] {
+			t.Errorf("ack %d: got %+v, want %+v", i, acks[i], want[i])
+		}
+	}
+	if kinds := c.Kinds(); len(kinds) != 2 || kinds[0] != sdk.KindSource || kinds[1] != sdk.KindSink {
+		t.Errorf("kinds %v", kinds)
+	}
+}
+
 func TestValidateReportsFields(t *testing.T) {
 	_, reg := testHost(t)
 	src, _ := reg.Source("testplugin", hclog.NewNullLogger())
@@ -177,7 +219,7 @@ func TestList(t *testing.T) {
 	}
 	future, tp := list[0], list[1]
 	if tp.Name != "testplugin" || tp.Version != "1.2.3" || tp.ProtocolVersion != 1 || tp.Checksum != "pinned" ||
-		len(tp.Kinds) != 1 || tp.Kinds[0] != sdk.KindSource || tp.Error != "" || tp.SDKVersion == "" {
+		len(tp.Kinds) != 2 || tp.Kinds[0] != sdk.KindSource || tp.Error != "" || tp.SDKVersion == "" {
 		t.Errorf("testplugin: %+v", tp)
 	}
 	if future.Checksum != "unpinned" || !strings.Contains(future.Error, "protocol version 2") {

@@ -8,6 +8,9 @@
 //	{"hosts": 3, "fault": "exit"}       exits with status 3 mid-run
 //	{"hosts": 3, "fault": "error"}      returns an error
 //
+// It also serves a sink that takes events whose id ends in "-ok", answers
+// "busy" (to retry) for "-busy" and rejects "-bad" for good.
+//
 // Built with -ldflags "-X main.protocol=2" it speaks another protocol
 // version. The addresses are data only; nothing is contacted.
 package main
@@ -19,6 +22,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/go-plugin"
 	"github.com/sollwert/sollwert/sdk"
@@ -101,6 +105,32 @@ func (testSource) Discover(ctx context.Context, req sdk.DiscoverRequest, emit sd
 	return sdk.Result{Scope: sdk.Scope{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}, nil
 }
 
+type testSink struct{}
+
+func (testSink) Describe(context.Context) (sdk.Description, error) {
+	return sdk.Description{Name: "testsink", Version: "1.2.3"}, nil
+}
+
+func (testSink) Validate(context.Context, json.RawMessage) error { return nil }
+
+func (testSink) Deliver(ctx context.Context, req sdk.DeliverRequest) ([]sdk.Ack, error) {
+	acks := make([]sdk.Ack, 0, len(req.Events))
+	for _, e := range req.Events {
+		a := sdk.Ack{EventID: e.ID}
+		switch {
+		case strings.HasSuffix(e.ID, "-ok"):
+			a.Delivered = true
+		case strings.HasSuffix(e.ID, "-busy"):
+			a.Error = "receiver busy"
+		default:
+			a.Error, a.Permanent = fmt.Sprintf("rejected %s event for %s", e.Kind, e.Deviation.Host), true
+		}
+		acks = append(acks, a)
+	}
+	sdk.Logger(ctx).Info("delivered", "events", len(req.Events))
+	return acks, nil
+}
+
 func main() {
 	if protocol == "2" {
 		// What a plugin built against a future sdk looks like to this host.
@@ -112,5 +142,5 @@ func main() {
 		})
 		return
 	}
-	sdk.Serve(sdk.Plugin{Source: testSource{}})
+	sdk.Serve(sdk.Plugin{Source: testSource{}, Sink: testSink{}})
 }
