@@ -219,7 +219,7 @@ func appendObservation(b []byte, o *sdk.Observation) []byte {
 	}
 	b = appendMap(b, o.Facts)
 	b = appendMap(b, o.Labels)
-	return appendStr(b, o.InstanceID)
+	return appendStr(appendStr(b, o.InstanceID), o.Source)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -315,6 +315,7 @@ func decodeObservation(b []byte, o *sdk.Observation) error {
 	o.Facts = r.strMap()
 	o.Labels = r.strMap()
 	o.InstanceID = r.str()
+	o.Source = r.str()
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errors.New("trailing bytes")
 	}

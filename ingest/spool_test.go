@@ -15,7 +15,7 @@ func spoolObs(i int) sdk.Observation {
 		Hostnames: []string{fmt.Sprintf("h%d.test", i)}, Status: sdk.StatusUp, OS: "Linux",
 		Services: []sdk.Service{{Protocol: sdk.TCP, Port: 22, State: "open", Name: "ssh", Product: "OpenSSH", Version: "9.2"}},
 		Facts:    map[string]string{"serial": fmt.Sprint(i)}, Labels: map[string]string{"team": "net", "env": "test"},
-		InstanceID: fmt.Sprintf("i-%d", i),
+		InstanceID: fmt.Sprintf("i-%d", i), Source: "snmp-neighbour",
 	}
 }
 

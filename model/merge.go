@@ -77,8 +77,12 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 		next.Services, changes = closeInScope(next.Services, scope, changes)
 	}
 	next.Scanned = unionScanned(next.Scanned, scope.Ports)
-	if run.Source != "" && !slices.Contains(next.Sources, run.Source) {
-		next.Sources = append(next.Sources, run.Source)
+	source := run.Source
+	if obs.Source != "" {
+		source = obs.Source
+	}
+	if source != "" && !slices.Contains(next.Sources, source) {
+		next.Sources = append(next.Sources, source)
 		sort.Strings(next.Sources)
 	}
 	next.LastScanned = now

@@ -15,7 +15,7 @@ import (
 func observationToPB(o *Observation) *pb.Observation {
 	out := &pb.Observation{
 		Hostnames: o.Hostnames, Status: o.Status, Os: o.OS,
-		Facts: o.Facts, Labels: o.Labels, InstanceId: o.InstanceID,
+		Facts: o.Facts, Labels: o.Labels, InstanceId: o.InstanceID, Source: o.Source,
 	}
 	if len(o.Addresses) > 0 {
 		out.Addresses = make([]*pb.Address, len(o.Addresses))
@@ -36,7 +36,7 @@ func observationToPB(o *Observation) *pb.Observation {
 func observationFromPB(p *pb.Observation) (Observation, error) {
 	o := Observation{
 		Hostnames: p.GetHostnames(), Status: p.GetStatus(), OS: p.GetOs(),
-		Facts: p.GetFacts(), Labels: p.GetLabels(), InstanceID: p.GetInstanceId(),
+		Facts: p.GetFacts(), Labels: p.GetLabels(), InstanceID: p.GetInstanceId(), Source: p.GetSource(),
 	}
 	if n := len(p.GetAddresses()); n > 0 {
 		o.Addresses = make([]Address, n)

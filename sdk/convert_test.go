@@ -15,7 +15,7 @@ func TestObservationRoundTrip(t *testing.T) {
 		Addresses: []Address{{Addr: "198.18.0.1", Type: "ipv4"}, {Addr: "2001:db8::1", Type: "ipv6"}, {Addr: "52:54:00:12:34:56", Type: "mac", Vendor: "QEMU"}},
 		Hostnames: []string{"a.test"}, Status: StatusUp, OS: "Linux",
 		Services: []Service{{Protocol: TCP, Port: 22, State: "open", Name: "ssh", Product: "OpenSSH", Version: "9.2"}},
-		Facts:    map[string]string{"serial": "X1"}, Labels: map[string]string{"team": "net"}, InstanceID: "i-1",
+		Facts:    map[string]string{"serial": "X1"}, Labels: map[string]string{"team": "net"}, InstanceID: "i-1", Source: "snmp-neighbour",
 	}
 	out, err := observationFromPB(observationToPB(&in))
 	if err != nil {

@@ -38,6 +38,10 @@ type Observation struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	// InstanceID is a provider's own identifier for the machine.
 	InstanceID string `json:"instance_id,omitempty"`
+	// Source, when set, names where this observation came from instead of
+	// the run's source: a host seen in a switch's ARP table is an
+	// "snmp-neighbour" of an SNMP run.
+	Source string `json:"source,omitempty"`
 }
 
 // Address is an IP or MAC address of a host.

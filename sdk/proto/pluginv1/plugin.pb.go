@@ -647,7 +647,10 @@ type Observation struct {
 	Facts    map[string]string `protobuf:"bytes,6,rep,name=facts,proto3" json:"facts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Labels   map[string]string `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// instance_id is a provider's own identifier for the machine.
-	InstanceId    string `protobuf:"bytes,8,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	InstanceId string `protobuf:"bytes,8,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// source overrides the run's source name for this observation, e.g.
+	// "snmp-neighbour" for a host seen in a switch's ARP table.
+	Source        string `protobuf:"bytes,9,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -734,6 +737,13 @@ func (x *Observation) GetLabels() map[string]string {
 func (x *Observation) GetInstanceId() string {
 	if x != nil {
 		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *Observation) GetSource() string {
+	if x != nil {
+		return x.Source
 	}
 	return ""
 }
@@ -1526,7 +1536,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06result\x18\x02 \x01(\v2\x1a.sollwert.plugin.v1.ResultH\x00R\x06resultB\a\n" +
 	"\x05event\"W\n" +
 	"\x10ObservationBatch\x12C\n" +
-	"\fobservations\x18\x01 \x03(\v2\x1f.sollwert.plugin.v1.ObservationR\fobservations\"\xe4\x03\n" +
+	"\fobservations\x18\x01 \x03(\v2\x1f.sollwert.plugin.v1.ObservationR\fobservations\"\xfc\x03\n" +
 	"\vObservation\x129\n" +
 	"\taddresses\x18\x01 \x03(\v2\x1b.sollwert.plugin.v1.AddressR\taddresses\x12\x1c\n" +
 	"\thostnames\x18\x02 \x03(\tR\thostnames\x12\x16\n" +
@@ -1536,7 +1546,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05facts\x18\x06 \x03(\v2*.sollwert.plugin.v1.Observation.FactsEntryR\x05facts\x12C\n" +
 	"\x06labels\x18\a \x03(\v2+.sollwert.plugin.v1.Observation.LabelsEntryR\x06labels\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
-	"instanceId\x1a8\n" +
+	"instanceId\x12\x16\n" +
+	"\x06source\x18\t \x01(\tR\x06source\x1a8\n" +
 	"\n" +
 	"FactsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
