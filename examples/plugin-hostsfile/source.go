@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -39,18 +37,10 @@ func (*source) Describe(context.Context) (sdk.Description, error) {
 // error naming its attribute.
 func parseConfig(raw json.RawMessage) (config, error) {
 	var c config
-	verr := &sdk.ValidationError{}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		var field string
-		if _, err := fmt.Sscanf(unknownField(err), "%q", &field); err == nil && field != "" {
-			verr.Add(field, "unknown attribute; the hostsfile source knows file and format")
-		} else {
-			verr.Add("file", "cannot read the configuration: %v", err)
-		}
-		return c, verr
+	if err := sdk.DecodeConfig(raw, &c); err != nil {
+		return c, err
 	}
+	verr := &sdk.ValidationError{}
 	if c.File == "" {
 		verr.Add("file", "is required")
 	}
@@ -68,16 +58,6 @@ func parseConfig(raw json.RawMessage) (config, error) {
 		verr.Add("format", "%q is neither csv nor json", c.Format)
 	}
 	return c, verr.Err()
-}
-
-// unknownField extracts the quoted name from encoding/json's unknown field
-// error, or "".
-func unknownField(err error) string {
-	const prefix = "json: unknown field "
-	if msg := err.Error(); len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return msg[len(prefix):]
-	}
-	return ""
 }
 
 func formatOf(path string) string {

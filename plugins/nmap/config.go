@@ -1,11 +1,9 @@
 package nmap
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"strings"
 
@@ -59,15 +57,10 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	// Defaults first: attributes absent from the JSON keep them, and an
 	// explicit timing = 0 stays 0.
 	c := Config{Ports: DefaultPorts, ScanType: DefaultScanType, Timing: DefaultTiming}
+	if err := sdk.DecodeConfig(raw, &c); err != nil {
+		return c, err
+	}
 	verr := &sdk.ValidationError{}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		raw = json.RawMessage("{}")
-	}
-	if err := decodeStrict(raw, &c); err != nil {
-		field, msg := describeDecodeError(err)
-		verr.Add(field, "%s", msg)
-		return c, verr
-	}
 
 	if len(c.Targets) == 0 {
 		verr.Add("targets", "at least one IP address or CIDR is required")
@@ -104,45 +97,6 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		}
 	}
 	return c, verr.Err()
-}
-
-func decodeStrict(raw json.RawMessage, c *Config) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the configuration object")
-	}
-	return nil
-}
-
-// describeDecodeError names the attribute a JSON decoding error is about,
-// so the host can point at it in the user's file.
-func describeDecodeError(err error) (field, msg string) {
-	// encoding/json has no typed error for unknown fields.
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return strings.Trim(f, `"`), "unknown attribute for the nmap source (known: " + strings.Join(fieldNames(), ", ") + ")"
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		field, _, _ = strings.Cut(te.Field, ".")
-		return field, fmt.Sprintf("must be %s, not %s", jsonTypeName(te.Type.Kind().String()), te.Value)
-	}
-	return "config", err.Error()
-}
-
-func jsonTypeName(kind string) string {
-	switch kind {
-	case "slice":
-		return "a list"
-	case "int":
-		return "a whole number"
-	case "bool":
-		return "true or false"
-	}
-	return "a " + kind
 }
 
 // parseTarget accepts one IP address or CIDR. Single addresses become

@@ -72,14 +72,6 @@ func configFields() []sdk.Field {
 	}
 }
 
-func fieldNames() []string {
-	fields := configFields()
-	names := make([]string, len(fields))
-	for i, f := range fields {
-		names[i] = f.Name
-	}
-	return names
-}
 
 // Validate implements sdk.Source. It touches neither the network nor the
 // nmap binary.
