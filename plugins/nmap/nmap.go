@@ -72,7 +72,6 @@ func configFields() []sdk.Field {
 	}
 }
 
-
 // Validate implements sdk.Source. It touches neither the network nor the
 // nmap binary.
 func (s *Source) Validate(_ context.Context, raw json.RawMessage) error {
