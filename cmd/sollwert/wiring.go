@@ -10,6 +10,7 @@ import (
 	"github.com/sollwert/sollwert/daemon/pluginhost"
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/plugins/nmap"
+	"github.com/sollwert/sollwert/plugins/snmp"
 )
 
 // sources is the one place that decides which sources a configuration
@@ -17,6 +18,9 @@ import (
 func sources(cfg *config.Config, log hclog.Logger) (*plugins.Registry, error) {
 	r := plugins.NewRegistry()
 	if err := r.Register("nmap", func(l hclog.Logger) sdkSource { return nmap.New(l) }); err != nil {
+		return nil, err
+	}
+	if err := r.Register("snmp", func(l hclog.Logger) sdkSource { return snmp.New(l) }); err != nil {
 		return nil, err
 	}
 	if err := pluginHost(cfg, log).Register(r); err != nil {

@@ -1,0 +1,280 @@
+package snmp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+	"github.com/sollwert/sollwert/internal/testnet"
+	"github.com/sollwert/sollwert/sdk"
+)
+
+// The tests run net-snmp's real snmpd inside a network namespace of their
+// own (internal/testnet), so that its interfaces and neighbour table are
+// the namespace's: a veth end and a permanent neighbour entry the test
+// adds. Nothing outside 198.18.0.0/15 is contacted.
+
+const (
+	community = "s3cret-community"
+	v3User    = "sollwert"
+	v3Auth    = "auth-passphrase-1"
+	v3Priv    = "priv-passphrase-1"
+	// neighbourIP and neighbourMAC are a permanent ARP entry in the
+	// namespace: data only, nothing answers there.
+	neighbourIP  = "198.18.77.10"
+	neighbourMAC = "02:00:5e:00:53:0a"
+)
+
+// agent is a running snmpd.
+type agent struct {
+	net  *testnet.Net
+	addr netip.Addr
+	port int
+	cmd  *exec.Cmd
+	dir  string
+}
+
+func snmpdPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"snmpd", "/usr/sbin/snmpd"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("snmpd is not installed: run `make test` as root or apt-get install snmpd")
+	}
+	t.Skip("snmpd not installed")
+	return ""
+}
+
+// startAgent runs snmpd in a fresh namespace at 198.18.77.2:16161 with a
+// v2c community and a v3 authPriv user.
+func startAgent(t *testing.T, sysDescr string) *agent {
+	t.Helper()
+	bin := snmpdPath(t)
+	n := testnet.New(t, netip.MustParseAddr("198.18.77.0"))
+	n.Exec(t, "ip", "neigh", "add", neighbourIP, "lladdr", neighbourMAC, "dev", n.PeerLink, "nud", "permanent")
+	a := &agent{net: n, addr: n.Peer, port: 16161, dir: t.TempDir()}
+	a.start(t, bin, sysDescr)
+	return a
+}
+
+func (a *agent) start(t *testing.T, bin, sysDescr string) {
+	t.Helper()
+	conf := filepath.Join(a.dir, "snmpd.conf")
+	body := fmt.Sprintf(`[snmp] persistentDir %s
+rocommunity %s 198.18.0.0/15
+createUser %s SHA "%s" AES "%s"
+rouser %s priv
+sysDescr %s
+sysName switch-1
+sysLocation rack 7
+sysContact noc@example.test
+`, filepath.Join(a.dir, "persist"), community, v3User, v3Auth, v3Priv, v3User, sysDescr)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := a.net.Command(bin, "-f", "-Lo", "-C", "-c", conf, "-p", filepath.Join(a.dir, "pid"), fmt.Sprintf("udp:%s:%d", a.addr, a.port))
+	cmd.Env = append(os.Environ(), "MIBS=")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = cmd
+	t.Cleanup(a.stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g := &gosnmp.GoSNMP{Target: a.addr.String(), Port: uint16(a.port), Community: community, Version: gosnmp.Version2c,
+			Timeout: 200 * time.Millisecond, Retries: 0}
+		if g.Connect() == nil {
+			_, err := g.Get([]string{oidSysDescr})
+			g.Conn.Close()
+			if err == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snmpd did not answer:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (a *agent) stop() {
+	if a.cmd != nil && a.cmd.Process != nil {
+		_ = a.cmd.Process.Kill()
+		_ = a.cmd.Wait()
+		a.cmd = nil
+	}
+}
+
+func secretFile(t *testing.T, value string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (a *agent) v2c(t *testing.T, comm string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"targets": []string{a.addr.String()}, "port": a.port, "community_file": secretFile(t, comm), "timeout": "300ms", "retries": 0})
+	return b
+}
+
+// v3 reads the keys from files; v3env from the environment.
+func (a *agent) v3(t *testing.T, auth, priv string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"targets": []string{a.addr.String()}, "port": a.port, "version": "3", "user": v3User,
+		"auth_protocol": "sha", "auth_key_file": secretFile(t, auth), "priv_protocol": "aes", "priv_key_file": secretFile(t, priv),
+		"timeout": "300ms", "retries": 0})
+	return b
+}
+
+func (a *agent) v3env(t *testing.T, auth, priv string) json.RawMessage {
+	t.Setenv("SOLLWERT_TEST_AUTH", auth)
+	t.Setenv("SOLLWERT_TEST_PRIV", priv)
+	b, _ := json.Marshal(map[string]any{"targets": []string{a.addr.String()}, "port": a.port, "version": "3", "user": v3User,
+		"auth_protocol": "sha", "auth_key_env": "SOLLWERT_TEST_AUTH", "priv_protocol": "aes", "priv_key_env": "SOLLWERT_TEST_PRIV",
+		"timeout": "300ms", "retries": 0})
+	return b
+}
+
+func discover(t *testing.T, config json.RawMessage) ([]sdk.Observation, sdk.Result, error) {
+	t.Helper()
+	var obs []sdk.Observation
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := New(nil).Discover(ctx, sdk.DiscoverRequest{Config: config}, sdk.EmitterFunc(func(_ context.Context, b []sdk.Observation) error {
+		obs = append(obs, b...)
+		return nil
+	}))
+	return obs, res, err
+}
+
+func TestWalksRealSnmpdOverV2cAndV3(t *testing.T) {
+	a := startAgent(t, "sollwert test switch")
+	for name, config := range map[string]json.RawMessage{"v2c": a.v2c(t, community), "v3 authPriv, keys from files": a.v3(t, v3Auth, v3Priv), "v3 authPriv, keys from the environment": a.v3env(t, v3Auth, v3Priv)} {
+		t.Run(name, func(t *testing.T) {
+			obs, res, err := discover(t, config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 0 || len(res.Scope.Prefixes) != 0 {
+				t.Fatalf("result %+v", res)
+			}
+			self, neighbour := find(obs, a.addr.String()), find(obs, neighbourIP)
+			if self == nil || neighbour == nil {
+				t.Fatalf("want the agent and its neighbour, got %+v", obs)
+			}
+			for k, want := range map[string]string{
+				"sys_descr": "sollwert test switch", "sys_name": "switch-1", "sys_location": "rack 7",
+				"sys_contact": "noc@example.test", "sys_object_id": ".1.3.6.1.4.1.8072.3.2.10",
+				"if.lo.oper_status": "up", "if.lo.admin_status": "up", "if.lo.type": "24",
+				"if." + a.net.PeerLink + ".oper_status": "up",
+			} {
+				if got := self.Facts[k]; got != want {
+					t.Errorf("fact %s = %q, want %q", k, got, want)
+				}
+			}
+			if self.Facts["if."+a.net.PeerLink+".mac"] == "" || self.Hostnames[0] != "switch-1" || self.Source != "" {
+				t.Errorf("agent: %+v", self)
+			}
+			if neighbour.Source != NeighbourSource || !hasAddr(neighbour, neighbourMAC) ||
+				neighbour.Facts["arp_seen_by."+a.addr.String()] != a.net.PeerLink {
+				t.Errorf("neighbour: %+v", neighbour)
+			}
+			for _, o := range obs {
+				if err := o.Validate(); err != nil {
+					t.Errorf("the host would reject %+v: %v", o, err)
+				}
+			}
+		})
+	}
+}
+
+func find(obs []sdk.Observation, addr string) *sdk.Observation {
+	for i := range obs {
+		if obs[i].Addresses[0].Addr == addr {
+			return &obs[i]
+		}
+	}
+	return nil
+}
+
+func TestBadCredentialsGiveDistinctErrors(t *testing.T) {
+	a := startAgent(t, "sollwert test switch")
+	cases := []struct {
+		name   string
+		config json.RawMessage
+		is     error
+		want   string
+	}{
+		{"wrong community", a.v2c(t, "not-the-community"), ErrCommunity, "the agent answers SNMP, but not to the configured community"},
+		{"wrong auth key", a.v3(t, "wrong-passphrase", v3Priv), ErrWrongAuthKey, `wrong SNMPv3 authentication key for user "sollwert"`},
+		{"wrong priv key", a.v3(t, v3Auth, "wrong-passphrase"), ErrWrongPrivKey, `wrong SNMPv3 privacy key for user "sollwert"`},
+		{"unknown user", func() json.RawMessage {
+			var m map[string]any
+			_ = json.Unmarshal(a.v3(t, v3Auth, v3Priv), &m)
+			m["user"] = "mallory"
+			b, _ := json.Marshal(m)
+			return b
+		}(), ErrUnknownUser, `unknown SNMPv3 user "mallory"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			obs, _, err := discover(t, c.config)
+			if err == nil || len(obs) != 0 {
+				t.Fatalf("got %d observations, error %v", len(obs), err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not say %q", err, c.want)
+			}
+			if !errors.Is(err, c.is) {
+				t.Errorf("error %q is not %v", err, c.is)
+			}
+			for _, s := range []string{community, v3Auth, v3Priv, "wrong-passphrase", "not-the-community"} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("the error shows a secret: %v", err)
+				}
+			}
+		})
+	}
+	// A host without an agent says so (port unreachable); an address where
+	// nothing answers at all (a blackhole route in the namespace) is silent.
+	a.stop()
+	_, _, err := discover(t, a.v2c(t, community))
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "nothing listens on udp/16161") {
+		t.Errorf("stopped agent: %v", err)
+	}
+	a.net.Route(t, netip.MustParsePrefix("198.18.77.4/30"))
+	a.net.Exec(t, "ip", "route", "add", "blackhole", "198.18.77.4/30")
+	silent := strings.Replace(string(a.v2c(t, community)), a.addr.String(), "198.18.77.5", 1)
+	_, _, err = discover(t, json.RawMessage(silent))
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "198.18.77.5: no answer within 300ms × 1 tries") {
+		t.Errorf("silent address: %v", err)
+	}
+}
+
+func TestOneBadTargetDoesNotFailTheOthers(t *testing.T) {
+	a := startAgent(t, "sollwert test switch")
+	b, _ := json.Marshal(map[string]any{"targets": []string{a.addr.String(), a.net.Host.String()}, "port": a.port,
+		"community_file": secretFile(t, community), "timeout": "300ms", "retries": 0})
+	obs, res, err := discover(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if find(obs, a.addr.String()) == nil || len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], a.net.Host.String()+": ") {
+		t.Fatalf("observations %d, warnings %q", len(obs), res.Warnings)
+	}
+}
