@@ -68,8 +68,8 @@ type device struct {
 
 type iface struct {
 	name, descr, alias, mac string
-	typ, admin, oper      int
-	speedMbps             uint64
+	typ, admin, oper        int
+	speedMbps               uint64
 }
 
 type arpEntry struct {
