@@ -19,6 +19,8 @@ const (
 	KindMissingPort    Kind = "missing_port"
 	KindUnknownHost    Kind = "unknown_host"
 	KindStaleScan      Kind = "stale_scan"
+	KindFactMismatch   Kind = "fact_mismatch"
+	KindInterfaceDown  Kind = "interface_down"
 )
 
 // Severity orders how loud a deviation is.
@@ -80,6 +82,11 @@ type Finding struct {
 	Job   string        `json:"job,omitempty"`
 	Since time.Time     `json:"since,omitempty"`
 	Limit time.Duration `json:"limit,omitempty"`
+	// Subject names the fact or interface a finding is about; Value is
+	// what it is and Want what the rule expects.
+	Subject string `json:"subject,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Want    string `json:"want,omitempty"`
 }
 
 // Detail says in one sentence what is wrong.
@@ -95,19 +102,30 @@ func (f Finding) Detail(host string) string {
 		return fmt.Sprintf("%s/%d is required by %q but closed", f.Protocol, f.Port, f.Rule)
 	case KindUnknownHost:
 		return fmt.Sprintf("host %s appeared on %s and no earlier scan knew it", host, f.Since.UTC().Format(time.RFC3339))
+	case KindFactMismatch:
+		if f.Value == "" {
+			return fmt.Sprintf("fact %s is missing; rule %q requires it to %s", f.Subject, f.Rule, f.Want)
+		}
+		return fmt.Sprintf("fact %s is %q; rule %q requires it to %s", f.Subject, f.Value, f.Rule, f.Want)
+	case KindInterfaceDown:
+		return fmt.Sprintf("interface %s is %s; rule %q requires it up", f.Subject, f.Value, f.Rule)
 	case KindStaleScan:
 		return fmt.Sprintf("last successful scan by job %q was at %s; data older than %s is stale", f.Job, f.Since.UTC().Format(time.RFC3339), f.Limit)
 	}
 	return string(f.Kind)
 }
 
-// DeviationID is stable for one (tenant, rule, asset, kind, port), so the
-// same problem keeps its id across scans, restarts and reopenings.
+// DeviationID is stable for one (tenant, rule, asset, kind, port,
+// subject), so the same problem keeps its id across scans, restarts and
+// reopenings.
 func DeviationID(tenant, assetID string, f Finding) string {
 	h := sha256.New()
 	for _, part := range []string{tenant, f.Rule, assetID, string(f.Kind), string(f.Protocol), strconv.Itoa(int(f.Port))} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
+	}
+	if f.Subject != "" { // kinds without a subject keep the ids they always had
+		h.Write([]byte(f.Subject))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
@@ -124,7 +142,10 @@ type Deviation struct {
 	Host     string       `json:"host"`
 	Protocol sdk.Protocol `json:"protocol,omitempty"`
 	Port     uint16       `json:"port,omitempty"`
-	Detail   string       `json:"detail"`
+	// SubjectName is the fact or interface of a fact_mismatch or
+	// interface_down deviation.
+	SubjectName string `json:"subject,omitempty"`
+	Detail      string `json:"detail"`
 	// FirstSeen is the first time ever; OpenedAt starts the current episode.
 	FirstSeen   time.Time  `json:"first_seen"`
 	OpenedAt    time.Time  `json:"opened_at"`
@@ -147,8 +168,13 @@ func (d *Deviation) Active() bool { return d.State != StateResolved }
 
 // Subject names what the deviation is about, for one-line output.
 func (d *Deviation) Subject() string {
-	if d.Port != 0 {
+	switch {
+	case d.Port != 0:
 		return fmt.Sprintf("%s %s/%d", d.Host, d.Protocol, d.Port)
+	case d.Kind == KindInterfaceDown:
+		return d.Host + " interface " + d.SubjectName
+	case d.SubjectName != "":
+		return d.Host + " " + d.SubjectName
 	}
 	return d.Host
 }

@@ -32,7 +32,7 @@ func Reconcile(tenant string, a *Asset, existing []Deviation, findings []Finding
 		case !ok:
 			changed = append(changed, Deviation{
 				ID: id, Tenant: tenant, Rule: f.Rule, Kind: f.Kind, Severity: f.Severity,
-				State: StateOpen, AssetID: a.ID, Host: a.Host(), Protocol: f.Protocol, Port: f.Port,
+				State: StateOpen, AssetID: a.ID, Host: a.Host(), Protocol: f.Protocol, Port: f.Port, SubjectName: f.Subject,
 				Detail: f.Detail(a.Host()), FirstSeen: now, OpenedAt: now, LastSeen: now, Occurrences: 1,
 			})
 		case d.State == StateResolved:

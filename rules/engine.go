@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/sollwert/sollwert/model"
@@ -170,6 +172,18 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 			})
 		}
 	}
+	for _, f := range c.Facts {
+		value, ok := a.Facts[f.Name]
+		if (ok && !f.holds(value)) || (!ok && f.Required) {
+			out = append(out, model.Finding{
+				Rule: c.Name, Kind: model.KindFactMismatch, Severity: c.Severity,
+				Subject: f.Name, Value: value, Want: f.want(),
+			})
+		}
+	}
+	if len(c.InterfacesUp) > 0 {
+		out = c.interfacesDown(a, out)
+	}
 	if c.StaleAfter > 0 && a.LastScannedBy != "" {
 		if interval := intervals[a.LastScannedBy]; interval > 0 {
 			limit := time.Duration(c.StaleAfter) * interval
@@ -178,6 +192,30 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 					Rule: c.Name, Kind: model.KindStaleScan, Severity: c.Severity,
 					Job: a.LastScannedBy, Since: a.LastScanned, Limit: limit,
 				})
+			}
+		}
+	}
+	return out
+}
+
+// interfacesDown finds the interfaces the rule names (facts
+// if.NAME.oper_status, as the snmp source reports them) that are not up.
+func (c *compiled) interfacesDown(a *model.Asset, out []model.Finding) []model.Finding {
+	for key, status := range a.Facts {
+		rest, ok := strings.CutPrefix(key, "if.")
+		if !ok {
+			continue
+		}
+		name, ok := strings.CutSuffix(rest, ".oper_status")
+		if !ok || status == "up" {
+			continue
+		}
+		for _, pattern := range c.InterfacesUp {
+			if matched, _ := path.Match(pattern, name); matched {
+				out = append(out, model.Finding{
+					Rule: c.Name, Kind: model.KindInterfaceDown, Severity: c.Severity, Subject: name, Value: status,
+				})
+				break
 			}
 		}
 	}

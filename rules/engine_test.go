@@ -2,6 +2,9 @@ package rules
 
 import (
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
 	"net/netip"
 	"strings"
 	"testing"
@@ -116,5 +119,62 @@ func TestStaleScan(t *testing.T) {
 func TestCompileRejectsDuplicates(t *testing.T) {
 	if _, err := Compile([]Rule{{Name: "x"}, {Name: "x"}}, nil); err == nil {
 		t.Fatal("duplicate rule names compiled")
+	}
+}
+
+func TestFactsAndInterfaces(t *testing.T) {
+	r := Rule{Name: "switches", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.77.0/24")}, Severity: model.SeverityCritical,
+		Facts: []FactRule{
+			{Name: "sys_descr", Match: regexp.MustCompile(`^sollwert test`)},
+			{Name: "sys_object_id", Equals: ".1.3.6.1.4.1.8072.3.2.10"},
+			{Name: "serial", Equals: "X1", Required: true},
+		},
+		InterfacesUp: []string{"eth*", "uplink"},
+	}
+	e, err := Compile([]Rule{r}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func(facts map[string]string) *model.Asset {
+		return &model.Asset{ID: "a", Tenant: model.DefaultTenant, Status: sdk.StatusUp,
+			Addresses: []sdk.Address{{Addr: "198.18.77.2", Type: "ipv4"}}, Facts: facts}
+	}
+	good := map[string]string{"sys_descr": "sollwert test switch", "sys_object_id": ".1.3.6.1.4.1.8072.3.2.10", "serial": "X1",
+		"if.eth0.oper_status": "up", "if.uplink.oper_status": "up", "if.lo.oper_status": "down"}
+	cases := []struct {
+		name   string
+		change func(map[string]string)
+		want   []string // kind:subject
+	}{
+		{"everything holds; unnamed interfaces may be down", func(map[string]string) {}, nil},
+		{"sys_descr does not match", func(f map[string]string) { f["sys_descr"] = "Cisco IOS" }, []string{"fact_mismatch:sys_descr"}},
+		{"sys_object_id differs", func(f map[string]string) { f["sys_object_id"] = ".1.3.6.1.4.1.9" }, []string{"fact_mismatch:sys_object_id"}},
+		{"an unreported fact is fine unless required", func(f map[string]string) { delete(f, "sys_descr"); delete(f, "serial") }, []string{"fact_mismatch:serial"}},
+		{"an interface matching a pattern is down", func(f map[string]string) { f["if.eth0.oper_status"] = "lower_layer_down" }, []string{"interface_down:eth0"}},
+		{"a named interface is down", func(f map[string]string) { f["if.uplink.oper_status"] = "down" }, []string{"interface_down:uplink"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			facts := maps.Clone(good)
+			c.change(facts)
+			var got []string
+			for _, f := range e.Evaluate(base(facts), time.Now(), nil) {
+				got = append(got, string(f.Kind)+":"+f.Subject)
+				if f.Severity != model.SeverityCritical || f.Detail("198.18.77.2") == "" {
+					t.Errorf("finding %+v", f)
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("findings %v, want %v", got, c.want)
+			}
+		})
+	}
+	f := e.Evaluate(base(map[string]string{"sys_descr": "Cisco IOS", "sys_object_id": ".1.3.6.1.4.1.8072.3.2.10", "serial": "X1"}), time.Now(), nil)
+	if len(f) != 1 || f[0].Detail("198.18.77.2") != `fact sys_descr is "Cisco IOS"; rule "switches" requires it to match "^sollwert test"` {
+		t.Fatalf("detail: %+v", f)
+	}
+	other := model.Finding{Rule: "switches", Kind: model.KindFactMismatch, Subject: "serial"}
+	if model.DeviationID(model.DefaultTenant, "a", f[0]) == model.DeviationID(model.DefaultTenant, "a", other) {
+		t.Fatal("two facts of one rule share a deviation id")
 	}
 }

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"net/netip"
+	"regexp"
+	"strconv"
 
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/sdk"
@@ -28,4 +30,35 @@ type Rule struct {
 	// without a successful scan before the host's data counts as stale.
 	// Zero turns the check off.
 	StaleAfter int
+	// Facts must hold for the facts sources report (SNMP's sys_descr, ...).
+	Facts []FactRule
+	// InterfacesUp are interface names, or path.Match patterns, whose
+	// operational status must be up.
+	InterfacesUp []string
+}
+
+// FactRule is what one fact must be: matching a regular expression, or
+// equal to a value. A fact no source reported is only a deviation when
+// Required is set: a host no SNMP agent answers for has no sys_descr.
+type FactRule struct {
+	Name     string
+	Match    *regexp.Regexp
+	Equals   string
+	Required bool
+}
+
+// want says what the rule expects, for a deviation's detail.
+func (f FactRule) want() string {
+	if f.Match != nil {
+		return "match " + strconv.Quote(f.Match.String())
+	}
+	return "equal " + strconv.Quote(f.Equals)
+}
+
+// holds reports whether value satisfies the rule.
+func (f FactRule) holds(value string) bool {
+	if f.Match != nil {
+		return f.Match.MatchString(value)
+	}
+	return value == f.Equals
 }

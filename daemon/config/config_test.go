@@ -81,6 +81,11 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 		{"short plugin pin", head + "plugin \"hostsfile\" {\n sha256 = \"abc\"\n}\n", "c.hcl:3:11: Invalid sha256: \"abc\" is not 64 hex digits"},
 		{"unknown plugin attribute", head + "plugin \"hostsfile\" {\n md5 = \"abc\"\n}\n", "c.hcl:3:2: Unsupported argument"},
 		{"duplicate plugin", head + "plugin \"p\" {\n}\nplugin \"p\" {\n}\n", "c.hcl:4:1: Duplicate plugin"},
+		{"bad fact regexp", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"sys_descr\" {\n  match = \"(Cisco\"\n }\n}\n", "c.hcl:5:11: Invalid regular expression in match"},
+		{"fact with match and equals", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"x\" {\n  match = \"a\"\n  equals = \"b\"\n }\n}\n", "c.hcl:6:3: Invalid fact: set match or equals, not both"},
+		{"fact without a test", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"x\" {\n }\n}\n", "c.hcl:4:2: Invalid fact"},
+		{"duplicate fact", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"x\" {\n  equals = \"a\"\n }\n fact \"x\" {\n  equals = \"b\"\n }\n}\n", "c.hcl:7:2: Duplicate fact"},
+		{"bad interface pattern", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n interfaces_up = [\"eth0\", \"Gi[0\"]\n}\n", "c.hcl:4:27: Invalid interface pattern in interfaces_up"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -99,6 +104,32 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestFactRules(t *testing.T) {
+	cfg, err := Parse([]byte(head+`expect "switches" {
+  cidrs         = ["198.18.77.0/24"]
+  interfaces_up = ["eth*", "uplink"]
+  fact "sys_descr" {
+    match = "^sollwert"
+  }
+  fact "serial" {
+    equals   = "X1"
+    required = true
+  }
+}
+`), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Rules[0]
+	if len(r.Facts) != 2 || r.Facts[0].Name != "sys_descr" || r.Facts[0].Match.String() != "^sollwert" ||
+		r.Facts[1].Equals != "X1" || !r.Facts[1].Required || r.Facts[0].Required {
+		t.Fatalf("facts %+v", r.Facts)
+	}
+	if len(r.InterfacesUp) != 2 || r.InterfacesUp[0] != "eth*" {
+		t.Fatalf("interfaces_up %v", r.InterfacesUp)
 	}
 }
 

@@ -3,11 +3,14 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path"
+	"regexp"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/rules"
 	"github.com/sollwert/sollwert/sdk"
+	"github.com/zclconf/go-cty/cty"
 )
 
 var expectSchema = &hcl.BodySchema{
@@ -18,7 +21,13 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "unknown_hosts"},
 		{Name: "severity"},
 		{Name: "stale_after"},
+		{Name: "interfaces_up"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "fact", LabelNames: []string{"name"}}},
+}
+
+var factSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "match"}, {Name: "equals"}, {Name: "required"}},
 }
 
 func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
@@ -108,7 +117,77 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 			r.StaleAfter = n
 		}
 	}
+	if a := content.Attributes["interfaces_up"]; a != nil {
+		if list, ranges, ok := d.strList(a); ok {
+			for i, pattern := range list {
+				if _, err := path.Match(pattern, ""); err != nil || pattern == "" {
+					d.add(errorAt(ranges[i], "Invalid interface pattern in interfaces_up", fmt.Sprintf("%q is not an interface name or a pattern such as \"Gi0/*\"", pattern)))
+					continue
+				}
+				r.InterfacesUp = append(r.InterfacesUp, pattern)
+			}
+		}
+	}
+	seenFacts := map[string]hcl.Range{}
+	for _, fb := range content.Blocks {
+		name := fb.Labels[0]
+		if prev, dup := seenFacts[name]; dup {
+			d.add(errorAt(fb.DefRange, "Duplicate fact", fmt.Sprintf("fact %q is already checked at %s:%d", name, prev.Filename, prev.Start.Line)))
+			continue
+		}
+		seenFacts[name] = fb.DefRange
+		if f, ok := d.decodeFact(fb); ok {
+			r.Facts = append(r.Facts, f)
+		}
+	}
 	return r, len(d.diags) == before
+}
+
+func (d *decoder) decodeFact(b *hcl.Block) (rules.FactRule, bool) {
+	f := rules.FactRule{Name: b.Labels[0]}
+	content, diags := b.Body.Content(factSchema)
+	if diags.HasErrors() {
+		d.add(diags...)
+		return f, false
+	}
+	match, equals := content.Attributes["match"], content.Attributes["equals"]
+	switch {
+	case match != nil && equals != nil:
+		d.add(errorAt(equals.NameRange, "Invalid fact", "set match or equals, not both"))
+		return f, false
+	case match != nil:
+		s, ok := d.str(match)
+		if !ok {
+			return f, false
+		}
+		re, err := regexp.Compile(s)
+		if err != nil {
+			d.add(errorAt(match.Expr.Range(), "Invalid regular expression in match", err.Error()))
+			return f, false
+		}
+		f.Match = re
+	case equals != nil:
+		s, ok := d.str(equals)
+		if !ok {
+			return f, false
+		}
+		f.Equals = s
+	default:
+		d.add(errorAt(b.DefRange, "Invalid fact", fmt.Sprintf("fact %q needs match = \"REGEXP\" or equals = \"VALUE\"", f.Name)))
+		return f, false
+	}
+	if a := content.Attributes["required"]; a != nil {
+		v, ok := d.value(a)
+		if !ok {
+			return f, false
+		}
+		if v.Type() != cty.Bool {
+			d.add(errorAt(a.Expr.Range(), "Invalid required", "must be true or false"))
+			return f, false
+		}
+		f.Required = v.True()
+	}
+	return f, true
 }
 
 // parsePrefix accepts a CIDR or a bare address. A CIDR with host bits set
