@@ -3,9 +3,9 @@ package rules
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
