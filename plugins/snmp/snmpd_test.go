@@ -4,128 +4,44 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gosnmp/gosnmp"
 	"github.com/sollwert/sollwert/internal/testnet"
+	"github.com/sollwert/sollwert/internal/testsnmpd"
 	"github.com/sollwert/sollwert/sdk"
 )
 
-// The tests run net-snmp's real snmpd inside a network namespace of their
-// own (internal/testnet), so that its interfaces and neighbour table are
-// the namespace's: a veth end and a permanent neighbour entry the test
-// adds. Nothing outside 198.18.0.0/15 is contacted.
+// The tests run net-snmp's real snmpd in a network namespace of their own
+// (internal/testsnmpd). Nothing outside 198.18.0.0/15 is contacted.
 
 const (
-	community = "s3cret-community"
-	v3User    = "sollwert"
-	v3Auth    = "auth-passphrase-1"
-	v3Priv    = "priv-passphrase-1"
-	// neighbourIP and neighbourMAC are a permanent ARP entry in the
-	// namespace: data only, nothing answers there.
-	neighbourIP  = "198.18.77.10"
-	neighbourMAC = "02:00:5e:00:53:0a"
+	community    = testsnmpd.Community
+	v3User       = testsnmpd.User
+	v3Auth       = testsnmpd.AuthKey
+	v3Priv       = testsnmpd.PrivKey
+	neighbourIP  = testsnmpd.NeighbourIP
+	neighbourMAC = testsnmpd.NeighbourMAC
 )
 
-// agent is a running snmpd.
 type agent struct {
-	net  *testnet.Net
+	*testsnmpd.Agent
 	addr netip.Addr
 	port int
-	cmd  *exec.Cmd
-	dir  string
+	net  *testnet.Net
 }
 
-func snmpdPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"snmpd", "/usr/sbin/snmpd"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("snmpd is not installed: run `make test` as root or apt-get install snmpd")
-	}
-	t.Skip("snmpd not installed")
-	return ""
-}
-
-// startAgent runs snmpd in a fresh namespace at 198.18.77.2:16161 with a
-// v2c community and a v3 authPriv user.
 func startAgent(t *testing.T, sysDescr string) *agent {
-	t.Helper()
-	bin := snmpdPath(t)
-	n := testnet.New(t, netip.MustParseAddr("198.18.77.0"))
-	n.Exec(t, "ip", "neigh", "add", neighbourIP, "lladdr", neighbourMAC, "dev", n.PeerLink, "nud", "permanent")
-	a := &agent{net: n, addr: n.Peer, port: 16161, dir: t.TempDir()}
-	a.start(t, bin, sysDescr)
-	return a
+	a := testsnmpd.Start(t, sysDescr)
+	return &agent{Agent: a, addr: a.Addr, port: a.Port, net: a.Net}
 }
 
-func (a *agent) start(t *testing.T, bin, sysDescr string) {
-	t.Helper()
-	conf := filepath.Join(a.dir, "snmpd.conf")
-	body := fmt.Sprintf(`[snmp] persistentDir %s
-rocommunity %s 198.18.0.0/15
-createUser %s SHA "%s" AES "%s"
-rouser %s priv
-sysDescr %s
-sysName switch-1
-sysLocation rack 7
-sysContact noc@example.test
-`, filepath.Join(a.dir, "persist"), community, v3User, v3Auth, v3Priv, v3User, sysDescr)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := a.net.Command(bin, "-f", "-Lo", "-C", "-c", conf, "-p", filepath.Join(a.dir, "pid"), fmt.Sprintf("udp:%s:%d", a.addr, a.port))
-	cmd.Env = append(os.Environ(), "MIBS=")
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a.cmd = cmd
-	t.Cleanup(a.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		g := &gosnmp.GoSNMP{Target: a.addr.String(), Port: uint16(a.port), Community: community, Version: gosnmp.Version2c,
-			Timeout: 200 * time.Millisecond, Retries: 0}
-		if g.Connect() == nil {
-			_, err := g.Get([]string{oidSysDescr})
-			g.Conn.Close()
-			if err == nil {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("snmpd did not answer:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (a *agent) stop() {
-	if a.cmd != nil && a.cmd.Process != nil {
-		_ = a.cmd.Process.Kill()
-		_ = a.cmd.Wait()
-		a.cmd = nil
-	}
-}
+func (a *agent) stop() { a.Stop() }
 
 func secretFile(t *testing.T, value string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testsnmpd.SecretFile(t, t.TempDir(), value)
 }
 
 func (a *agent) v2c(t *testing.T, comm string) json.RawMessage {

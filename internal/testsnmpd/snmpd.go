@@ -1,0 +1,144 @@
+// Package testsnmpd runs net-snmp's real snmpd for tests, inside a network
+// namespace of the test's own (internal/testnet), so that its interfaces
+// and neighbour table are the namespace's: a veth end and a permanent
+// neighbour entry the helper adds. Nothing outside 198.18.0.0/15 is
+// contacted.
+package testsnmpd
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+	"github.com/sollwert/sollwert/internal/testnet"
+)
+
+// Credentials the agent accepts.
+const (
+	Community = "s3cret-community"
+	User      = "sollwert"
+	AuthKey   = "auth-passphrase-1"
+	PrivKey   = "priv-passphrase-1"
+	// NeighbourIP and NeighbourMAC are a permanent ARP entry in the
+	// namespace: data only, nothing answers there.
+	NeighbourIP  = "198.18.77.10"
+	NeighbourMAC = "02:00:5e:00:53:0a"
+	// Port is where the agent listens.
+	Port = 16161
+)
+
+// Agent is a running snmpd.
+type Agent struct {
+	Net  *testnet.Net
+	Addr netip.Addr
+	Port int
+	bin  string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// Path finds snmpd; it fails the test under CI=true and skips it
+// otherwise when snmpd is missing.
+func Path(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"snmpd", "/usr/sbin/snmpd"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("snmpd is not installed: run `make test` as root or apt-get install snmpd")
+	}
+	t.Skip("snmpd not installed")
+	return ""
+}
+
+// Start runs snmpd in a fresh namespace at 198.18.77.2:16161 with a v2c
+// community and a v3 authPriv user, answering sysDescr with sysDescr.
+func Start(t testing.TB, sysDescr string) *Agent {
+	t.Helper()
+	bin := Path(t)
+	n := testnet.New(t, netip.MustParseAddr("198.18.77.0"))
+	n.Exec(t, "ip", "neigh", "add", NeighbourIP, "lladdr", NeighbourMAC, "dev", n.PeerLink, "nud", "permanent")
+	a := &Agent{Net: n, Addr: n.Peer, Port: Port, bin: bin, dir: t.TempDir()}
+	t.Cleanup(a.Stop)
+	a.Restart(t, sysDescr)
+	return a
+}
+
+// Restart (re)starts snmpd with sysDescr.
+func (a *Agent) Restart(t testing.TB, sysDescr string) {
+	t.Helper()
+	a.Stop()
+	conf := filepath.Join(a.dir, "snmpd.conf")
+	body := fmt.Sprintf(`[snmp] persistentDir %s
+rocommunity %s 198.18.0.0/15
+createUser %s SHA "%s" AES "%s"
+rouser %s priv
+sysDescr %s
+sysName switch-1
+sysLocation rack 7
+sysContact noc@example.test
+`, filepath.Join(a.dir, "persist"), Community, User, AuthKey, PrivKey, User, sysDescr)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := a.Net.Command(a.bin, "-f", "-Lo", "-C", "-c", conf, "-p", filepath.Join(a.dir, "pid"), fmt.Sprintf("udp:%s:%d", a.Addr, a.Port))
+	cmd.Env = append(os.Environ(), "MIBS=")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g := &gosnmp.GoSNMP{Target: a.Addr.String(), Port: uint16(a.Port), Community: Community, Version: gosnmp.Version2c,
+			Timeout: 200 * time.Millisecond, Retries: 0}
+		if g.Connect() == nil {
+			r, err := g.Get([]string{".1.3.6.1.2.1.1.1.0"})
+			g.Conn.Close()
+			if err == nil && len(r.Variables) == 1 && string(asBytes(r.Variables[0].Value)) == sysDescr {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snmpd did not answer:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func asBytes(v any) []byte {
+	b, _ := v.([]byte)
+	return b
+}
+
+// Stop ends snmpd.
+func (a *Agent) Stop() {
+	if a.cmd != nil && a.cmd.Process != nil {
+		_ = a.cmd.Process.Kill()
+		_ = a.cmd.Wait()
+		a.cmd = nil
+	}
+}
+
+// SecretFile writes a secret into a file of the test's and returns its path.
+func SecretFile(t testing.TB, dir, value string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "secret-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(value + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
