@@ -194,3 +194,12 @@ func TestOneBadTargetDoesNotFailTheOthers(t *testing.T) {
 		t.Fatalf("observations %d, warnings %q", len(obs), res.Warnings)
 	}
 }
+
+func discoverRequest(config json.RawMessage) sdk.DiscoverRequest { return sdk.DiscoverRequest{Config: config} }
+
+func emitCount(n *int) sdk.Emitter {
+	return sdk.EmitterFunc(func(_ context.Context, b []sdk.Observation) error {
+		*n += len(b)
+		return nil
+	})
+}
