@@ -195,7 +195,9 @@ func TestOneBadTargetDoesNotFailTheOthers(t *testing.T) {
 	}
 }
 
-func discoverRequest(config json.RawMessage) sdk.DiscoverRequest { return sdk.DiscoverRequest{Config: config} }
+func discoverRequest(config json.RawMessage) sdk.DiscoverRequest {
+	return sdk.DiscoverRequest{Config: config}
+}
 
 func emitCount(n *int) sdk.Emitter {
 	return sdk.EmitterFunc(func(_ context.Context, b []sdk.Observation) error {
