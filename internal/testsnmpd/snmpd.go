@@ -142,3 +142,27 @@ func SecretFile(t testing.TB, dir, value string) string {
 	}
 	return f.Name()
 }
+
+// Populate gives the agent's namespace about ifaces more interfaces (veth
+// pairs: the dummy driver is not everywhere) and neighbours more permanent
+// ARP entries (in 198.18.80.0/20, data only), so walks have tables of a
+// real switch's size.
+func (a *Agent) Populate(t testing.TB, ifaces, neighbours int) {
+	t.Helper()
+	var b strings.Builder
+	for i := 0; i < ifaces/2; i++ {
+		fmt.Fprintf(&b, "link add swa%d type veth peer name swb%d\nlink set swa%d up\nlink set swb%d up\n", i, i, i, i)
+	}
+	fmt.Fprintf(&b, "addr add 198.18.80.1/20 dev %s\n", a.Net.PeerLink)
+	for i := 0; i < neighbours; i++ {
+		ip := netip.AddrFrom4([4]byte{198, 18, 80 + byte((i+2)>>8), byte(i + 2)})
+		fmt.Fprintf(&b, "neigh add %s lladdr 02:00:00:00:%02x:%02x dev %s nud permanent\n", ip, byte((i+2)>>8), byte(i+2), a.Net.PeerLink)
+	}
+	batch := filepath.Join(t.TempDir(), "batch")
+	if err := os.WriteFile(batch, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "-n", a.Net.Name, "-batch", batch).CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch: %v\n%s", err, out)
+	}
+}

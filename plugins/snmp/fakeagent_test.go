@@ -24,9 +24,13 @@ type fakeAgent struct {
 	respond func(req *gosnmp.SnmpPacket, normal []byte) []byte
 }
 
-func startFakeAgent(t *testing.T, table []gosnmp.SnmpPDU, respond func(*gosnmp.SnmpPacket, []byte) []byte) *fakeAgent {
+func startFakeAgent(t testing.TB, table []gosnmp.SnmpPDU, respond func(*gosnmp.SnmpPacket, []byte) []byte) *fakeAgent {
+	return startFakeAgentAt(t, "127.0.0.1:0", table, respond)
+}
+
+func startFakeAgentAt(t testing.TB, addr string, table []gosnmp.SnmpPDU, respond func(*gosnmp.SnmpPacket, []byte) []byte) *fakeAgent {
 	t.Helper()
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	conn, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
