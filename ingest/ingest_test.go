@@ -155,3 +155,45 @@ func TestReopenKeepsStableID(t *testing.T) {
 		t.Fatalf("deviations: %+v", devs)
 	}
 }
+
+// TestSourcesMergeIntoOneAsset: what SNMP says about an address lands on
+// the asset nmap made for it, and an SNMP run marks nothing absent.
+func TestSourcesMergeIntoOneAsset(t *testing.T) {
+	f := newFixture(t)
+	f.run(scope("198.18.77.0/24", "1-1024"), host("198.18.77.2", 22), host("198.18.77.3", 80))
+	snmpRun := &model.Run{ID: "s1", Tenant: model.DefaultTenant, Job: "switches", Source: "snmp"}
+	sw := sdk.Observation{Status: sdk.StatusUp, Addresses: []sdk.Address{{Addr: "198.18.77.2", Type: "ipv4"}},
+		Hostnames: []string{"switch-1"}, Facts: map[string]string{"sys_descr": "switch OS"}}
+	nb := sdk.Observation{Source: "snmp-neighbour", Addresses: []sdk.Address{{Addr: "198.18.77.10", Type: "ipv4"}, {Addr: "02:00:5e:00:53:0a", Type: "mac"}}}
+	sum, err := f.app.Apply(context.Background(), snmpRun, []sdk.Observation{sw, nb}, sdk.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Hosts != 2 || sum.Down != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	var a, other, n *model.Asset
+	if err := f.st.View(context.Background(), func(tx *store.Txn) error {
+		for ip, into := range map[string]**model.Asset{"198.18.77.2": &a, "198.18.77.3": &other, "198.18.77.10": &n} {
+			id, err := tx.AssetIDByIP(model.DefaultTenant, netip.MustParseAddr(ip))
+			if err != nil {
+				return err
+			}
+			if *into, err = tx.Asset(model.DefaultTenant, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Services) != 1 || a.Facts["sys_descr"] != "switch OS" || strings.Join(a.Sources, ",") != "nmap,snmp" {
+		t.Fatalf("merged asset: %+v", a)
+	}
+	if other.Status != sdk.StatusUp {
+		t.Fatalf("an SNMP run marked a host it did not ask %s", other.Status)
+	}
+	if strings.Join(n.Sources, ",") != "snmp-neighbour" || len(n.Addresses) != 2 {
+		t.Fatalf("neighbour: %+v", n)
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // TestSNMPFactsDriveDeviations runs the daemon against a real snmpd in a
-// network namespace of the test's (198.18.77.0/30): the agent and its ARP
+// network namespace of the test's (in 198.18.0.0/15): the agent and its ARP
 // neighbour land as assets, and a rule on sys_descr opens a deviation when
 // the agent's sysDescr changes and resolves it when it changes back.
 func TestSNMPFactsDriveDeviations(t *testing.T) {
@@ -27,8 +27,9 @@ job "switches" {
 }
 
 expect "switches" {
-  cidrs         = ["198.18.77.0/24"]
+  cidrs         = ["198.18.0.0/15"]
   interfaces_up = ["lo"]
+  unknown_hosts = "warning"
   severity      = "critical"
   fact "sys_descr" {
     match = "^sollwert test"
@@ -69,6 +70,13 @@ expect "switches" {
 	}
 	if code, _ := e.check(); code != 0 {
 		t.Fatalf("check after the change back: exit %d", code)
+	}
+	// A host appears behind the switch: an unknown neighbour.
+	a.Net.Exec(t, "ip", "neigh", "add", "198.18.77.11", "lladdr", "02:00:5e:00:53:0b", "dev", a.Net.PeerLink, "nud", "permanent")
+	e.runJob("switches")
+	devs = e.deviations("")
+	if len(devs) != 1 || devs[0].Kind != model.KindUnknownHost || devs[0].Host != "198.18.77.11" {
+		t.Fatalf("after a new neighbour: %+v", devs)
 	}
 	if strings.Contains(e.logs.String(), testsnmpd.Community) {
 		t.Fatal("the daemon's log shows the community")

@@ -47,7 +47,8 @@ func need(t testing.TB, why string) {
 
 // New makes a namespace whose veth pair uses the /30 at subnet (inside
 // 198.18.0.0/15): subnet+1 on the test side, subnet+2 inside. Everything
-// is removed when the test ends.
+// is removed when the test ends. Tests that may run at the same time (go
+// test runs packages in parallel) must use different subnets.
 func New(t testing.TB, subnet netip.Addr) *Net {
 	t.Helper()
 	Require(t)

@@ -6,6 +6,7 @@
 package testsnmpd
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net/netip"
 	"os"
@@ -38,6 +39,9 @@ type Agent struct {
 	Net  *testnet.Net
 	Addr netip.Addr
 	Port int
+	// Spare is a /30 next to the agent's, routed into its namespace and
+	// unused there, for tests that need an address nothing answers at.
+	Spare netip.Prefix
 	bin  string
 	dir  string
 	cmd  *exec.Cmd
@@ -59,14 +63,21 @@ func Path(t testing.TB) string {
 	return ""
 }
 
-// Start runs snmpd in a fresh namespace at 198.18.77.2:16161 with a v2c
-// community and a v3 authPriv user, answering sysDescr with sysDescr.
+// Start runs snmpd in a fresh namespace with a v2c community and a v3
+// authPriv user, answering sysDescr with sysDescr. The namespace's
+// addresses are a random /29 of 198.19.0.0/16, so that test packages
+// running at the same time do not share routes.
 func Start(t testing.TB, sysDescr string) *Agent {
 	t.Helper()
 	bin := Path(t)
-	n := testnet.New(t, netip.MustParseAddr("198.18.77.0"))
+	var r [2]byte
+	_, _ = rand.Read(r[:])
+	k := (int(r[0])<<8 | int(r[1])) % 8192
+	base := netip.AddrFrom4([4]byte{198, 19, byte(k * 8 >> 8), byte(k * 8)})
+	n := testnet.New(t, base)
 	n.Exec(t, "ip", "neigh", "add", NeighbourIP, "lladdr", NeighbourMAC, "dev", n.PeerLink, "nud", "permanent")
-	a := &Agent{Net: n, Addr: n.Peer, Port: Port, bin: bin, dir: t.TempDir()}
+	spare := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(k * 8 >> 8), byte(k*8 + 4)}), 30)
+	a := &Agent{Net: n, Addr: n.Peer, Port: Port, Spare: spare, bin: bin, dir: t.TempDir()}
 	t.Cleanup(a.Stop)
 	a.Restart(t, sysDescr)
 	return a

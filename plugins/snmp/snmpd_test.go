@@ -173,11 +173,12 @@ func TestBadCredentialsGiveDistinctErrors(t *testing.T) {
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "nothing listens on udp/16161") {
 		t.Errorf("stopped agent: %v", err)
 	}
-	a.net.Route(t, netip.MustParsePrefix("198.18.77.4/30"))
-	a.net.Exec(t, "ip", "route", "add", "blackhole", "198.18.77.4/30")
-	silent := strings.Replace(string(a.v2c(t, community)), a.addr.String(), "198.18.77.5", 1)
+	a.net.Route(t, a.Spare)
+	a.net.Exec(t, "ip", "route", "add", "blackhole", a.Spare.String())
+	nobody := a.Spare.Addr().Next()
+	silent := strings.Replace(string(a.v2c(t, community)), a.addr.String(), nobody.String(), 1)
 	_, _, err = discover(t, json.RawMessage(silent))
-	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "198.18.77.5: no answer within 300ms × 1 tries") {
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), nobody.String()+": no answer within 300ms × 1 tries") {
 		t.Errorf("silent address: %v", err)
 	}
 }
