@@ -42,9 +42,9 @@ type Agent struct {
 	// Spare is a /30 next to the agent's, routed into its namespace and
 	// unused there, for tests that need an address nothing answers at.
 	Spare netip.Prefix
-	bin  string
-	dir  string
-	cmd  *exec.Cmd
+	bin   string
+	dir   string
+	cmd   *exec.Cmd
 }
 
 // Path finds snmpd; it fails the test under CI=true and skips it
