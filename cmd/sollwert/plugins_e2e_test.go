@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sollwert/sollwert/internal/testproc"
 	"github.com/sollwert/sollwert/model"
 )
 
@@ -226,7 +227,7 @@ func TestNoPluginOutlivesTheDaemon(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			waitFor(t, func() bool { return len(processes("sollwert-plugin-testplugin")) > 0 })
+			waitFor(t, func() bool { return len(testproc.Running("sollwert-plugin-testplugin")) > 0 })
 			e.stop(sig)
 			waitNoProcess(t, "sollwert-plugin-testplugin")
 		})
@@ -269,29 +270,7 @@ func sha256File(t *testing.T, path string) string {
 	return strings.Fields(string(out))[0]
 }
 
-// processes lists the pids of running processes whose program is name.
-func processes(name string) []string {
-	var pids []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		if filepath.Base(strings.SplitN(string(b), "\x00", 2)[0]) == name {
-			pids = append(pids, filepath.Base(filepath.Dir(p)))
-		}
-	}
-	return pids
-}
-
 func waitNoProcess(t *testing.T, name string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(processes(name)) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still running: pids %v", name, processes(name))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testproc.WaitGone(t, name, 10*time.Second)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/internal/testproc"
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/sdk"
 	"github.com/sollwert/sollwert/sdk/sdktest"
@@ -231,35 +232,8 @@ func TestList(t *testing.T) {
 // still running once the call that started it has returned.
 func assertNoPluginProcess(t *testing.T, name string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pids := pluginProcesses(name)
-		if len(pids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("plugin %s still running: pids %v", name, pids)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testproc.WaitGone(t, sdk.PluginPrefix+name, 5*time.Second)
 }
-
-func pluginProcesses(name string) []string {
-	var pids []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		argv0 := strings.SplitN(string(b), "\x00", 2)[0]
-		if filepath.Base(argv0) == sdk.PluginPrefix+name {
-			pids = append(pids, filepath.Base(filepath.Dir(p)))
-		}
-	}
-	return pids
-}
-
 func TestTestPluginPassesTheConformanceKit(t *testing.T) {
 	bin := buildTestPlugin(t, t.TempDir(), "testplugin")
 	sdktest.Run(t, sdktest.Config{

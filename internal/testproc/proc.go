@@ -1,0 +1,44 @@
+// Package testproc looks at the process table for tests that must prove
+// no process of theirs was left behind.
+package testproc
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Running lists the pids of processes whose program file is called name.
+func Running(name string) []string {
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		if filepath.Base(strings.SplitN(string(b), "\x00", 2)[0]) == name {
+			pids = append(pids, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return pids
+}
+
+// WaitGone fails the test unless every process called name has ended
+// within wait.
+func WaitGone(t testing.TB, name string, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		pids := Running(name)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still running: pids %v", name, pids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
