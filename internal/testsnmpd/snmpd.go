@@ -26,6 +26,8 @@ const (
 	User      = "sollwert"
 	AuthKey   = "auth-passphrase-1"
 	PrivKey   = "priv-passphrase-1"
+	// AuthOnlyUser authenticates with SHA-256 and has no privacy key.
+	AuthOnlyUser = "monitor"
 	// NeighbourIP and NeighbourMAC are a permanent ARP entry in the
 	// namespace: data only, nothing answers there.
 	NeighbourIP  = "198.18.77.10"
@@ -92,11 +94,13 @@ func (a *Agent) Restart(t testing.TB, sysDescr string) {
 rocommunity %s 198.18.0.0/15
 createUser %s SHA "%s" AES "%s"
 rouser %s priv
+createUser %s SHA-256 "%s"
+rouser %s auth
 sysDescr %s
 sysName switch-1
 sysLocation rack 7
 sysContact noc@example.test
-`, filepath.Join(a.dir, "persist"), Community, User, AuthKey, PrivKey, User, sysDescr)
+`, filepath.Join(a.dir, "persist"), Community, User, AuthKey, PrivKey, User, AuthOnlyUser, AuthKey, AuthOnlyUser, sysDescr)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

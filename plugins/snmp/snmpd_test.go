@@ -80,7 +80,12 @@ func discover(t *testing.T, config json.RawMessage) ([]sdk.Observation, sdk.Resu
 
 func TestWalksRealSnmpdOverV2cAndV3(t *testing.T) {
 	a := startAgent(t, "sollwert test switch")
-	for name, config := range map[string]json.RawMessage{"v2c": a.v2c(t, community), "v3 authPriv, keys from files": a.v3(t, v3Auth, v3Priv), "v3 authPriv, keys from the environment": a.v3env(t, v3Auth, v3Priv)} {
+	for name, config := range map[string]json.RawMessage{"v2c": a.v2c(t, community), "v3 authPriv, keys from files": a.v3(t, v3Auth, v3Priv), "v3 authPriv, keys from the environment": a.v3env(t, v3Auth, v3Priv),
+		"v3 authNoPriv, SHA-256": func() json.RawMessage {
+			b, _ := json.Marshal(map[string]any{"targets": []string{a.addr.String()}, "port": a.port, "version": "3", "user": testsnmpd.AuthOnlyUser,
+				"auth_protocol": "sha256", "auth_key_file": secretFile(t, v3Auth), "timeout": "300ms", "retries": 0})
+			return b
+		}()} {
 		t.Run(name, func(t *testing.T) {
 			obs, res, err := discover(t, config)
 			if err != nil {
