@@ -17,6 +17,7 @@ import (
 	"github.com/sollwert/sollwert/daemon/config"
 	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/rules"
 	"github.com/sollwert/sollwert/scheduler"
@@ -35,6 +36,8 @@ type Options struct {
 	Version  string
 	// StaleSweep is how often staleness is re-checked; 0 means 30s.
 	StaleSweep time.Duration
+	// Delivery tunes event delivery to sinks (the logger is set here).
+	Delivery notifier.Options
 }
 
 // Daemon is a running sollwert.
@@ -46,6 +49,7 @@ type Daemon struct {
 	exec     *Executor
 	applier  *ingest.Applier
 	registry *prometheus.Registry
+	notifier *notifier.Manager
 
 	mu      sync.RWMutex
 	cfg     *config.Config
@@ -90,7 +94,14 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	d.applier = &ingest.Applier{Store: st, Engine: d.currentEngine}
+	delivery := opts.Delivery
+	delivery.Logger = opts.Logger.Named("sink")
+	d.notifier = notifier.New(st, delivery)
+	if err := opts.Registry.Register(notifierCollector{d.notifier}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	d.applier = &ingest.Applier{Store: st, Engine: d.currentEngine, Route: d.notifier.Route, Queued: d.notifier.Wake}
 	spoolDir := filepath.Join(cfg.DataDir, "spool")
 	if err := os.MkdirAll(spoolDir, 0o750); err != nil {
 		st.Close()
@@ -135,10 +146,39 @@ func Validate(ctx context.Context, cfg *config.Config, sources SourceFinder, log
 			}
 		}
 	}
+	for _, s := range cfg.Sinks {
+		sink, err := sources.Sink(s.Type, log)
+		if err != nil {
+			errs = append(errs, s.FieldError(&sdkValidationError{Fields: []sdk.FieldError{{Field: "type", Message: err.Error()}}}))
+			continue
+		}
+		if err := sink.Validate(ctx, s.Config); err != nil {
+			var verr *sdkValidationError
+			if errors.As(err, &verr) {
+				errs = append(errs, s.FieldError(verr))
+			} else {
+				errs = append(errs, fmt.Errorf("sink %q: %w", s.Name, err))
+			}
+		}
+	}
 	if _, err := rules.Compile(cfg.Rules, nil); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// sinksOf builds the notifier's view of cfg's sinks.
+func sinksOf(cfg *config.Config, reg SourceFinder, log hclog.Logger) ([]notifier.Sink, error) {
+	out := make([]notifier.Sink, 0, len(cfg.Sinks))
+	for _, s := range cfg.Sinks {
+		impl, err := reg.Sink(s.Type, log)
+		if err != nil {
+			return nil, fmt.Errorf("sink %q: %w", s.Name, err)
+		}
+		out = append(out, notifier.Sink{Name: s.Name, Type: s.Type, Impl: impl, Config: s.Config, Fingerprint: s.Fingerprint(),
+			Filter: notifier.Filter{Tenants: s.Tenants, Severities: s.Severities, Rules: s.Rules, Kinds: s.Kinds, Events: s.Events}})
+	}
+	return out, nil
 }
 
 // apply installs cfg's jobs and rules; on error nothing changes.
@@ -170,7 +210,13 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	d.mu.Lock()
 	d.cfg, d.engine = cfg, engine
+	reg := d.sources
 	d.mu.Unlock()
+	sinks, err := sinksOf(cfg, reg, d.log.Named("sink"))
+	if err != nil {
+		return err
+	}
+	d.notifier.Update(sinks)
 	return nil
 }
 
@@ -194,6 +240,14 @@ func (d *Daemon) Source(name string, log hclog.Logger) (sdk.Source, error) {
 	reg := d.sources
 	d.mu.RUnlock()
 	return reg.Source(name, log)
+}
+
+// Sink builds a sink of the current configuration.
+func (d *Daemon) Sink(name string, log hclog.Logger) (sdk.Sink, error) {
+	d.mu.RLock()
+	reg := d.sources
+	d.mu.RUnlock()
+	return reg.Sink(name, log)
 }
 
 func (d *Daemon) currentEngine() *rules.Engine {
@@ -320,7 +374,7 @@ func (d *Daemon) Listen() error {
 	d.listener = ln
 	d.httpSrv = &http.Server{
 		Handler: api.New(api.Options{
-			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry,
+			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier,
 			Logger: d.log.Named("api"), Version: d.opts.Version,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -347,6 +401,7 @@ func (d *Daemon) shutdown() error {
 	errs = append(errs, d.sched.Stop(ctx))
 	d.bgCancel()
 	d.bg.Wait()
+	d.notifier.Stop()
 	errs = append(errs, d.store.Close())
 	return errors.Join(errs...)
 }

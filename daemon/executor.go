@@ -32,9 +32,11 @@ type Executor struct {
 	SpoolDir string
 }
 
-// SourceFinder builds sources by name; *plugins.Registry is one.
+// SourceFinder builds sources and sinks by type name; *plugins.Registry
+// is one.
 type SourceFinder interface {
 	Source(name string, log hclog.Logger) (sdk.Source, error)
+	Sink(name string, log hclog.Logger) (sdk.Sink, error)
 }
 
 // Outcome is what a run did.

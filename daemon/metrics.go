@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/store"
 )
 
@@ -89,5 +90,36 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(assetsDesc, prometheus.GaugeValue, float64(assets), tenant)
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(devsDesc, prometheus.GaugeValue, float64(n), tenant, k.sev, k.state)
+	}
+}
+
+var (
+	sinkQueuedDesc    = prometheus.NewDesc("sollwert_sink_queued_events", "Events waiting for a sink.", []string{"sink"}, nil)
+	sinkOldestDesc    = prometheus.NewDesc("sollwert_sink_oldest_undelivered_seconds", "Age of the oldest event waiting for a sink.", []string{"sink"}, nil)
+	sinkDeadDesc      = prometheus.NewDesc("sollwert_sink_dead_letters", "Events a sink refused for good, kept for inspection.", []string{"sink"}, nil)
+	sinkDeliveredDesc = prometheus.NewDesc("sollwert_sink_delivered_events_total", "Events a sink took since the daemon started.", []string{"sink"}, nil)
+	sinkFailuresDesc  = prometheus.NewDesc("sollwert_sink_failed_deliveries_total", "Failed event deliveries since the daemon started.", []string{"sink"}, nil)
+)
+
+// notifierCollector reads the sinks' queues at scrape time.
+type notifierCollector struct{ n *notifier.Manager }
+
+func (c notifierCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{sinkQueuedDesc, sinkOldestDesc, sinkDeadDesc, sinkDeliveredDesc, sinkFailuresDesc} {
+		ch <- d
+	}
+}
+
+func (c notifierCollector) Collect(ch chan<- prometheus.Metric) {
+	sts, err := c.n.Statuses(context.Background(), false)
+	if err != nil {
+		return
+	}
+	for _, s := range sts {
+		ch <- prometheus.MustNewConstMetric(sinkQueuedDesc, prometheus.GaugeValue, float64(s.Queued), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkOldestDesc, prometheus.GaugeValue, s.OldestSeconds(), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkDeadDesc, prometheus.GaugeValue, float64(s.DeadLetters), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkDeliveredDesc, prometheus.CounterValue, float64(s.Delivered), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkFailuresDesc, prometheus.CounterValue, float64(s.Failures), s.Name)
 	}
 }

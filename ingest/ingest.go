@@ -39,6 +39,8 @@ type Summary struct {
 	Opened   int `json:"opened"`
 	Resolved int `json:"resolved"`
 	Skipped  int `json:"skipped"` // observations without an IP address
+	// Events counts deviation events queued for sinks.
+	Events int `json:"events"`
 }
 
 // Applier writes runs into a store, judged by the engine current at the
@@ -47,6 +49,13 @@ type Applier struct {
 	Store  *store.Store
 	Engine func() *rules.Engine
 	Now    func() time.Time
+	// Route names the sinks an event goes to; nil queues no events. The
+	// events are written in the transaction of the deviation change that
+	// causes them.
+	Route func(ev *sdk.Event) []string
+	// Queued is called after a commit that queued events, so delivery
+	// starts without waiting for a poll.
+	Queued func()
 }
 
 // Apply merges a finished run held in memory.
@@ -145,7 +154,14 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	if err != nil {
 		return sum, fmt.Errorf("ingest: mark absent hosts of run %s: %w", run.ID, err)
 	}
+	a.notify(sum)
 	return sum, nil
+}
+
+func (a *Applier) notify(sum Summary) {
+	if sum.Events > 0 && a.Queued != nil {
+		a.Queued()
+	}
 }
 
 // chunks feeds items in batches of batchSize.
@@ -190,6 +206,7 @@ func (a *Applier) Reevaluate(ctx context.Context, tenant string) (Summary, error
 	if err != nil {
 		return sum, fmt.Errorf("ingest: re-evaluate: %w", err)
 	}
+	a.notify(sum)
 	return sum, nil
 }
 
@@ -278,6 +295,7 @@ func (s *Summary) add(o Summary) {
 	s.Down += o.Down
 	s.Opened += o.Opened
 	s.Resolved += o.Resolved
+	s.Events += o.Events
 }
 
 func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.Change, ref model.RunRef, now time.Time, sum *Summary) error {
@@ -326,6 +344,38 @@ func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, observed, 
 		}
 		if err := t.PutDeviation(&d); err != nil {
 			return err
+		}
+		if err := a.queueEvent(t, previous(existing, d.ID), &d, now, sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queueEvent puts the event a deviation change means, if any, into the
+// outbox of every sink it is routed to.
+func (a *Applier) queueEvent(t *store.Txn, prev, next *model.Deviation, now time.Time, sum *Summary) error {
+	if a.Route == nil {
+		return nil
+	}
+	kind := model.EventKind(prev, next)
+	if kind == "" {
+		return nil
+	}
+	ev := model.NewEvent(next, kind, now)
+	for _, sink := range a.Route(&ev) {
+		if err := t.Enqueue(sink, &ev); err != nil {
+			return err
+		}
+		sum.Events++
+	}
+	return nil
+}
+
+func previous(existing []model.Deviation, id string) *model.Deviation {
+	for i := range existing {
+		if existing[i].ID == id {
+			return &existing[i]
 		}
 	}
 	return nil

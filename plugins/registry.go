@@ -16,13 +16,42 @@ import (
 // Factory builds a source with its own logger.
 type Factory func(logger hclog.Logger) sdk.Source
 
-// Registry maps source names to factories.
+// SinkFactory builds a sink with its own logger.
+type SinkFactory func(logger hclog.Logger) sdk.Sink
+
+// Registry maps source and sink type names to factories.
 type Registry struct {
 	sources map[string]Factory
+	sinks   map[string]SinkFactory
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{sources: map[string]Factory{}} }
+func NewRegistry() *Registry {
+	return &Registry{sources: map[string]Factory{}, sinks: map[string]SinkFactory{}}
+}
+
+// RegisterSink adds a sink type.
+func (r *Registry) RegisterSink(name string, f SinkFactory) error {
+	if _, dup := r.sinks[name]; dup {
+		return fmt.Errorf("sink type %q registered twice", name)
+	}
+	r.sinks[name] = f
+	return nil
+}
+
+// Sink builds a sink of the named type.
+func (r *Registry) Sink(name string, logger hclog.Logger) (sdk.Sink, error) {
+	f, ok := r.sinks[name]
+	if !ok {
+		names := make([]string, 0, len(r.sinks))
+		for n := range r.sinks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("unknown sink type %q (known: %v)", name, names)
+	}
+	return f(logger.Named(name)), nil
+}
 
 // Register adds a source; registering a name twice is a programming error
 // reported as an error, not a panic.

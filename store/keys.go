@@ -17,6 +17,8 @@ import (
 //	e/TENANT/ASSET                        ids of the deviations of an asset
 //	r/TENANT/JOB/START(8)RUN              job run
 //	j/TENANT/JOB                          job state (last success, ...)
+//	q/SINK/TIME(8)EVENT                   event queued for a sink (outbox.go)
+//	x/SINK/TIME(8)EVENT                   event a sink refused for good
 const (
 	prefixAsset     = "a/"
 	prefixHistory   = "h/"
@@ -25,6 +27,8 @@ const (
 	prefixAssetDevs = "e/"
 	prefixRun       = "r/"
 	prefixJob       = "j/"
+	prefixQueue     = "q/"
+	prefixDead      = "x/"
 	keySchema       = "m/schema"
 )
 

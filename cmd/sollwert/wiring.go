@@ -11,6 +11,8 @@ import (
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/plugins/nmap"
 	"github.com/sollwert/sollwert/plugins/snmp"
+	"github.com/sollwert/sollwert/plugins/webhook"
+	"github.com/sollwert/sollwert/sdk"
 )
 
 // sources is the one place that decides which sources a configuration
@@ -21,6 +23,9 @@ func sources(cfg *config.Config, log hclog.Logger) (*plugins.Registry, error) {
 		return nil, err
 	}
 	if err := r.Register("snmp", func(l hclog.Logger) sdkSource { return snmp.New(l) }); err != nil {
+		return nil, err
+	}
+	if err := r.RegisterSink("webhook", func(l hclog.Logger) sdk.Sink { return webhook.New(l) }); err != nil {
 		return nil, err
 	}
 	if err := pluginHost(cfg, log).Register(r); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sollwert/sollwert/check"
 	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/store"
 )
 
@@ -47,10 +48,16 @@ type JobController interface {
 	RunNow(ctx context.Context, name string) error
 }
 
+// SinkReporter tells how event delivery stands (notifier.Manager).
+type SinkReporter interface {
+	Statuses(ctx context.Context, withDead bool) ([]notifier.Status, error)
+}
+
 // Options configure a Server.
 type Options struct {
 	Store    *store.Store
 	Jobs     JobController
+	Sinks    SinkReporter // nil: no /v1/sinks
 	Gatherer prometheus.Gatherer
 	Logger   hclog.Logger
 	Version  string
@@ -85,7 +92,21 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /v1/jobs/{name}/runs", s.jobRuns)
 	s.mux.HandleFunc("POST /v1/jobs/{name}/run", s.runJob)
 	s.mux.HandleFunc("GET /v1/check", s.check)
+	if opts.Sinks != nil {
+		s.mux.HandleFunc("GET /v1/sinks", s.listSinks)
+	}
 	return s
+}
+
+// listSinks shows each sink's queue, failures and, with ?dead=1, the
+// events it refused for good.
+func (s *Server) listSinks(w http.ResponseWriter, r *http.Request) {
+	st, err := s.opts.Sinks.Statuses(r.Context(), r.URL.Query().Get("dead") != "")
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

@@ -39,6 +39,7 @@ type Config struct {
 	Plugins map[string]Plugin
 	Jobs    []Job
 	Rules   []rules.Rule
+	Sinks   []Sink
 }
 
 // Plugin is one plugin block: what the daemon insists on before starting
@@ -119,6 +120,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "job", LabelNames: []string{"name"}},
 		{Type: "expect", LabelNames: []string{"name"}},
 		{Type: "plugin", LabelNames: []string{"name"}},
+		{Type: "sink", LabelNames: []string{"name"}},
 	},
 }
 
@@ -166,7 +168,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 		}
 	}
 	cfg.Plugins = map[string]Plugin{}
-	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "expect": {}, "plugin": {}}
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "expect": {}, "plugin": {}, "sink": {}}
 	for _, b := range content.Blocks {
 		key := ""
 		if len(b.Labels) > 0 {
@@ -201,6 +203,10 @@ func Parse(src []byte, filename string) (*Config, error) {
 		case "plugin":
 			if p, ok := d.decodePlugin(b); ok {
 				cfg.Plugins[b.Labels[0]] = p
+			}
+		case "sink":
+			if s, ok := d.decodeSink(b); ok {
+				cfg.Sinks = append(cfg.Sinks, s)
 			}
 		}
 	}

@@ -82,6 +82,13 @@ func (h *Host) Register(reg *plugins.Registry) error {
 		}); err != nil {
 			return fmt.Errorf("plugin %s in %s: %w", p.Name, h.Dir, err)
 		}
+		// Whether it serves a sink shows when it starts: a plugin named as
+		// a sink that serves none fails validation with a clear error.
+		if err := reg.RegisterSink(p.Name, func(log hclog.Logger) sdk.Sink {
+			return &sink{host: h, plugin: p}
+		}); err != nil {
+			return fmt.Errorf("plugin %s in %s: %w", p.Name, h.Dir, err)
+		}
 	}
 	return nil
 }
@@ -135,6 +142,45 @@ func (s *source) Discover(ctx context.Context, req sdk.DiscoverRequest, emit sdk
 		return err
 	})
 	return res, err
+}
+
+// sink is a plugin seen as an sdk.Sink, a process per call like source.
+type sink struct {
+	host   *Host
+	plugin Plugin
+}
+
+func (s *sink) with(ctx context.Context, fn func(sdk.Sink) error) error {
+	c, err := s.host.Launch(ctx, s.plugin)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	k, err := c.Sink()
+	if err != nil {
+		return err
+	}
+	return fn(k)
+}
+
+func (s *sink) Describe(ctx context.Context) (d sdk.Description, err error) {
+	err = s.with(ctx, func(k sdk.Sink) error {
+		d, err = k.Describe(ctx)
+		return err
+	})
+	return d, err
+}
+
+func (s *sink) Validate(ctx context.Context, config json.RawMessage) error {
+	return s.with(ctx, func(k sdk.Sink) error { return k.Validate(ctx, config) })
+}
+
+func (s *sink) Deliver(ctx context.Context, req sdk.DeliverRequest) (acks []sdk.Ack, err error) {
+	err = s.with(ctx, func(k sdk.Sink) error {
+		acks, err = k.Deliver(ctx, req)
+		return err
+	})
+	return acks, err
 }
 
 // Listing is what `sollwert plugins list` shows of one plugin.
