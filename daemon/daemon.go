@@ -374,7 +374,7 @@ func (d *Daemon) Listen() error {
 	d.listener = ln
 	d.httpSrv = &http.Server{
 		Handler: api.New(api.Options{
-			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier,
+			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier,
 			Logger: d.log.Named("api"), Version: d.opts.Version,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

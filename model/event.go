@@ -22,7 +22,8 @@ func EventKind(prev, next *Deviation) string {
 		return sdk.EventResolved
 	case prev.State == StateAcknowledged && next.State == StateOpen:
 		return sdk.EventUnacknowledged
-	case prev.State == StateOpen && next.State == StateAcknowledged:
+	case prev.State == StateOpen && next.State == StateAcknowledged,
+		prev.State == StateAcknowledged && next.State == StateAcknowledged && prev.Ack != nil && next.Ack != nil && !prev.Ack.At.Equal(next.Ack.At):
 		return sdk.EventAcknowledged
 	case prev.Severity != next.Severity:
 		return sdk.EventSeverityChanged

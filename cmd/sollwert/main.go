@@ -28,6 +28,7 @@ func commands() []command {
 		{"check", "monitoring plugin: verdict on open deviations", runCheck},
 		{"rules", "rules validate: check a configuration and exit", runRules},
 		{"deviations", "list deviations from a running daemon", runDeviations},
+		{"ack", "acknowledge a deviation (or --remove the acknowledgement)", runAck},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
 		{"version", "print the version", runVersion},
 	}

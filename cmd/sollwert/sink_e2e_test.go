@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -103,17 +105,24 @@ sink "hook" {
 	if got := rcv.kinds(); got[0] != fmt.Sprintf("opened 127.0.0.1 tcp/%d", rogue) {
 		t.Fatalf("events %v", got)
 	}
+	// Acknowledged from the command line: the sink hears of it.
+	devID := e.deviations("")[0].ID
+	out, err := exec.Command(binary, "ack", "--url", "http://"+e.api, devID, "--comment", "change 4711", "--for", "2h", "--author", "alice").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "acknowledged by alice until") {
+		t.Fatalf("sollwert ack: %v\n%s", err, out)
+	}
+	waitFor(t, func() bool { return len(rcv.kinds()) == 2 })
 	closeRogue()
 	e.runJob("lo")
-	waitFor(t, func() bool { return len(rcv.kinds()) == 2 })
+	waitFor(t, func() bool { return len(rcv.kinds()) == 3 })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
 	got := rcv.kinds()
-	if len(got) != 2 || got[1] != fmt.Sprintf("resolved 127.0.0.1 tcp/%d", rogue) {
+	if len(got) != 3 || got[1] != fmt.Sprintf("acknowledged 127.0.0.1 tcp/%d", rogue) || got[2] != fmt.Sprintf("resolved 127.0.0.1 tcp/%d", rogue) {
 		t.Fatalf("events %v", got)
 	}
 	var sts []notifier.Status
 	e.get("/v1/sinks", &sts)
-	if sts[0].Queued != 0 || sts[0].Delivered != 2 || sts[0].DeadLetters != 0 {
+	if sts[0].Queued != 0 || sts[0].Delivered != 3 || sts[0].DeadLetters != 0 {
 		t.Fatalf("sink status %+v", sts[0])
 	}
 	var devs []model.Deviation

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sollwert/sollwert/check"
+	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/store"
@@ -48,6 +50,11 @@ type JobController interface {
 	RunNow(ctx context.Context, name string) error
 }
 
+// Acker acknowledges deviations (ingest.Applier).
+type Acker interface {
+	Acknowledge(ctx context.Context, tenant, id string, ack *model.Ack) (*model.Deviation, error)
+}
+
 // SinkReporter tells how event delivery stands (notifier.Manager).
 type SinkReporter interface {
 	Statuses(ctx context.Context, withDead bool) ([]notifier.Status, error)
@@ -58,6 +65,7 @@ type Options struct {
 	Store    *store.Store
 	Jobs     JobController
 	Sinks    SinkReporter // nil: no /v1/sinks
+	Acks     Acker        // nil: deviations cannot be acknowledged
 	Gatherer prometheus.Gatherer
 	Logger   hclog.Logger
 	Version  string
@@ -95,7 +103,62 @@ func New(opts Options) *Server {
 	if opts.Sinks != nil {
 		s.mux.HandleFunc("GET /v1/sinks", s.listSinks)
 	}
+	if opts.Acks != nil {
+		s.mux.HandleFunc("POST /v1/deviations/{id}/ack", s.ack)
+		s.mux.HandleFunc("DELETE /v1/deviations/{id}/ack", s.unack)
+	}
 	return s
+}
+
+// AckRequest is the body of POST /v1/deviations/{id}/ack.
+type AckRequest struct {
+	Author  string `json:"author"`
+	Comment string `json:"comment"`
+	// For is how long the acknowledgement holds ("24h"); Until is when it
+	// ends. Neither: until the deviation resolves.
+	For   string     `json:"for,omitempty"`
+	Until *time.Time `json:"until,omitempty"`
+}
+
+func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
+	var req AckRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	if strings.TrimSpace(req.Author) == "" || strings.TrimSpace(req.Comment) == "" {
+		writeError(w, http.StatusBadRequest, errors.New("author and comment are required: say who accepts the deviation and why"))
+		return
+	}
+	ack := &model.Ack{By: req.Author, Comment: req.Comment, Until: req.Until}
+	if req.For != "" {
+		d, err := time.ParseDuration(req.For)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("for: %q is not a duration such as \"24h\"", req.For))
+			return
+		}
+		until := s.opts.Now().Add(d).UTC()
+		ack.Until = &until
+	}
+	s.writeAck(w, r, ack)
+}
+
+func (s *Server) unack(w http.ResponseWriter, r *http.Request) { s.writeAck(w, r, nil) }
+
+func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, ack *model.Ack) {
+	d, err := s.opts.Acks.Acknowledge(r.Context(), tenantOf(r), r.PathValue("id"), ack)
+	switch {
+	case errors.Is(err, ingest.ErrResolved), errors.Is(err, ingest.ErrNotAcked):
+		writeError(w, http.StatusConflict, err)
+	case errors.Is(err, ingest.ErrAckEnded):
+		writeError(w, http.StatusBadRequest, err)
+	case err != nil:
+		writeStoreError(w, err)
+	default:
+		writeJSON(w, http.StatusOK, d)
+	}
 }
 
 // listSinks shows each sink's queue, failures and, with ?dead=1, the

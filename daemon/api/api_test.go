@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/sdk"
 	"github.com/sollwert/sollwert/store"
@@ -61,7 +63,9 @@ func newServer(t *testing.T, running bool) (*httptest.Server, *store.Store, time
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Now: func() time.Time { return now }}))
+	acks := &ingest.Applier{Store: st, Now: func() time.Time { return now },
+		Route: func(*sdk.Event) []string { return []string{"hook"} }}
+	srv := httptest.NewServer(New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Acks: acks, Now: func() time.Time { return now }}))
 	t.Cleanup(srv.Close)
 	return srv, st, now
 }
@@ -97,6 +101,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/check?host=127.0.0.3", 200, "SOLLWERT OK"},
 		{"GET", "/v1/check?max_age=bogus", 400, "SOLLWERT UNKNOWN"},
 		{"DELETE", "/v1/deviations/d1", 405, ""},
+		{"DELETE", "/v1/deviations/d2/ack", 409, "not acknowledged"},
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
@@ -151,4 +156,63 @@ func TestCheckHeadersCarryTheVerdict(t *testing.T) {
 	if len(devs) != 3 {
 		t.Fatalf("state=all: %d deviations", len(devs))
 	}
+}
+
+func TestAcknowledge(t *testing.T) {
+	srv, st, now := newServer(t, false)
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	cases := []struct {
+		name, path, body string
+		code             int
+		contains         string
+	}{
+		{"no comment", "/v1/deviations/d1/ack", `{"author": "ops"}`, 400, "author and comment are required"},
+		{"bad duration", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "x", "for": "a while"}`, 400, "is not a duration"},
+		{"in the past", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "x", "until": "2020-01-01T00:00:00Z"}`, 400, "already have ended"},
+		{"unknown field", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "x", "by": "y"}`, 400, "unknown field"},
+		{"unknown deviation", "/v1/deviations/nope/ack", `{"author": "ops", "comment": "x"}`, 404, "not found"},
+		{"resolved", "/v1/deviations/d3/ack", `{"author": "ops", "comment": "x"}`, 409, "resolved"},
+		{"acknowledged for a day", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "change 4711", "for": "24h"}`, 200, `"state": "acknowledged"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := post(c.path, c.body)
+			if code != c.code || !strings.Contains(body, c.contains) {
+				t.Fatalf("HTTP %d %s; want %d containing %q", code, body, c.code, c.contains)
+			}
+		})
+	}
+	var d *model.Deviation
+	var queued []store.Queued
+	if err := st.View(context.Background(), func(tx *store.Txn) error {
+		var err error
+		if d, err = tx.Deviation(model.DefaultTenant, "d1"); err != nil {
+			return err
+		}
+		queued, err = tx.Queue("hook", 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d.Ack == nil || d.Ack.By != "ops" || d.Ack.Until == nil || !d.Ack.Until.Equal(now.Add(24*time.Hour)) {
+		t.Fatalf("ack %+v", d.Ack)
+	}
+	if len(queued) != 1 || queued[0].Event.Kind != sdk.EventAcknowledged || queued[0].Event.Deviation.AckedBy != "ops" {
+		t.Fatalf("queued %+v", queued)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v1/deviations/d1/ack", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("un-acknowledge: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
