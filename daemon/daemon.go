@@ -96,6 +96,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	delivery := opts.Delivery
 	delivery.Logger = opts.Logger.Named("sink")
+	delivery.Active = func(ctx context.Context) ([]sdk.Event, error) { return activeEvents(ctx, st) }
 	d.notifier = notifier.New(st, delivery)
 	if err := opts.Registry.Register(notifierCollector{d.notifier}); err != nil {
 		st.Close()
@@ -165,6 +166,27 @@ func Validate(ctx context.Context, cfg *config.Config, sources SourceFinder, log
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// activeEvents describes every active deviation as it stands, for sinks
+// that must be reminded (Alertmanager).
+func activeEvents(ctx context.Context, st *store.Store) ([]sdk.Event, error) {
+	now := time.Now().UTC()
+	var out []sdk.Event
+	err := st.View(ctx, func(t *store.Txn) error {
+		return t.ForEachDeviation(model.DefaultTenant, func(d *model.Deviation) error {
+			if !d.Active() {
+				return nil
+			}
+			kind := sdk.EventOpened
+			if d.State == model.StateAcknowledged {
+				kind = sdk.EventAcknowledged
+			}
+			out = append(out, model.NewEvent(d, kind, now))
+			return nil
+		})
+	})
+	return out, err
 }
 
 // sinksOf builds the notifier's view of cfg's sinks.

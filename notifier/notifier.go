@@ -53,9 +53,17 @@ func (f Filter) Match(ev *sdk.Event) bool {
 		in(f.Kinds, ev.Deviation.Kind) && in(f.Events, ev.Kind)
 }
 
+// Resender is a sink that needs the active deviations posted again at an
+// interval (Alertmanager forgets alerts that are not).
+type Resender interface {
+	ResendInterval(config json.RawMessage) time.Duration
+}
+
 // Options tune delivery.
 type Options struct {
 	Logger hclog.Logger
+	// Active returns an event for every active deviation, for Resenders.
+	Active func(ctx context.Context) ([]sdk.Event, error)
 	// Batch is how many events one Deliver call carries (default 100).
 	Batch int
 	// MinBackoff and MaxBackoff bound the wait after a failed delivery
@@ -251,7 +259,20 @@ func (w *worker) status() Status {
 
 func (w *worker) run(ctx context.Context) {
 	failed := 0 // consecutive failures, for the backoff
+	var resend <-chan time.Time
+	if r, ok := w.sink.Impl.(Resender); ok && w.m.opts.Active != nil {
+		if every := r.ResendInterval(w.sink.Config); every > 0 {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			resend = t.C
+		}
+	}
 	for ctx.Err() == nil {
+		select {
+		case <-resend:
+			w.resend(ctx)
+		default:
+		}
 		var batch []store.Queued
 		err := w.m.st.View(ctx, func(t *store.Txn) error {
 			var err error
@@ -264,7 +285,7 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		if len(batch) == 0 {
-			w.idle(ctx)
+			w.idle(ctx, resend)
 			continue
 		}
 		if retry := w.deliver(ctx, batch); retry {
@@ -375,12 +396,36 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (w *worker) idle(ctx context.Context) {
+func (w *worker) idle(ctx context.Context, resend <-chan time.Time) {
 	t := time.NewTimer(w.m.opts.Poll)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-w.wake:
 	case <-t.C:
+	case <-resend:
+		w.resend(ctx)
+	}
+}
+
+// resend posts every active deviation the sink's filter takes, once, not
+// through the queue: a failed resend is made good by the next one.
+func (w *worker) resend(ctx context.Context) {
+	events, err := w.m.opts.Active(ctx)
+	if err != nil {
+		w.log.Error("list active deviations", "error", err)
+		return
+	}
+	events = slices.DeleteFunc(events, func(e sdk.Event) bool { return !w.sink.Filter.Match(&e) })
+	for len(events) > 0 {
+		n := min(len(events), w.m.opts.Batch)
+		dctx, cancel := context.WithTimeout(ctx, w.m.opts.DeliverTimeout)
+		_, err := w.sink.Impl.Deliver(dctx, sdk.DeliverRequest{Config: w.sink.Config, Events: events[:n]})
+		cancel()
+		if err != nil {
+			w.log.Warn("resending active deviations failed", "error", err)
+			return
+		}
+		events = events[n:]
 	}
 }

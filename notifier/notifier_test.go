@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sollwert/sollwert/plugins/alertmanager"
 	"github.com/sollwert/sollwert/plugins/webhook"
 	"github.com/sollwert/sollwert/sdk"
 	"github.com/sollwert/sollwert/store"
@@ -126,4 +127,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestResendKeepsAlertsAlive: a Resender sink (Alertmanager) gets the
+// active deviations again and again, without anything queued.
+func TestResendKeepsAlertsAlive(t *testing.T) {
+	st, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var posts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var alerts []map[string]any
+		if json.NewDecoder(r.Body).Decode(&alerts) == nil && len(alerts) == 2 {
+			posts.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	active := func(context.Context) ([]sdk.Event, error) { return []sdk.Event{ev(1, "dmz"), ev(2, "dmz")}, nil }
+	m := New(st, Options{Active: active, Poll: time.Hour})
+	t.Cleanup(m.Stop)
+	cfg, _ := json.Marshal(map[string]string{"url": srv.URL, "resend": "30ms"})
+	m.Update([]Sink{{Name: "am", Type: "alertmanager", Impl: alertmanager.New(nil), Config: cfg, Fingerprint: "1"}})
+	waitFor(t, func() bool { return posts.Load() >= 3 })
 }

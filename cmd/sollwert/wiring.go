@@ -9,6 +9,7 @@ import (
 	"github.com/sollwert/sollwert/daemon/config"
 	"github.com/sollwert/sollwert/daemon/pluginhost"
 	"github.com/sollwert/sollwert/plugins"
+	"github.com/sollwert/sollwert/plugins/alertmanager"
 	"github.com/sollwert/sollwert/plugins/nmap"
 	"github.com/sollwert/sollwert/plugins/snmp"
 	"github.com/sollwert/sollwert/plugins/webhook"
@@ -26,6 +27,9 @@ func sources(cfg *config.Config, log hclog.Logger) (*plugins.Registry, error) {
 		return nil, err
 	}
 	if err := r.RegisterSink("webhook", func(l hclog.Logger) sdk.Sink { return webhook.New(l) }); err != nil {
+		return nil, err
+	}
+	if err := r.RegisterSink("alertmanager", func(l hclog.Logger) sdk.Sink { return alertmanager.New(l) }); err != nil {
 		return nil, err
 	}
 	if err := pluginHost(cfg, log).Register(r); err != nil {
