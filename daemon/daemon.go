@@ -394,9 +394,13 @@ func (d *Daemon) Listen() error {
 		return fmt.Errorf("api: listen on %s: %w", d.cfg.API.Listen, err)
 	}
 	d.listener = ln
+	chatToken, err := d.cfg.API.ChatToken()
+	if err != nil {
+		return err
+	}
 	d.httpSrv = &http.Server{
 		Handler: api.New(api.Options{
-			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier,
+			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier, ChatToken: chatToken,
 			Logger: d.log.Named("api"), Version: d.opts.Version,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

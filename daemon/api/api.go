@@ -66,6 +66,8 @@ type Options struct {
 	Jobs     JobController
 	Sinks    SinkReporter // nil: no /v1/sinks
 	Acks     Acker        // nil: deviations cannot be acknowledged
+	// ChatToken is the slash-command token; "" leaves /v1/chat/command off.
+	ChatToken string
 	Gatherer prometheus.Gatherer
 	Logger   hclog.Logger
 	Version  string
@@ -102,6 +104,9 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /v1/check", s.check)
 	if opts.Sinks != nil {
 		s.mux.HandleFunc("GET /v1/sinks", s.listSinks)
+	}
+	if opts.ChatToken != "" {
+		s.mux.HandleFunc("POST /v1/chat/command", s.chatCommand)
 	}
 	if opts.Acks != nil {
 		s.mux.HandleFunc("POST /v1/deviations/{id}/ack", s.ack)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +66,8 @@ func newServer(t *testing.T, running bool) (*httptest.Server, *store.Store, time
 	}
 	acks := &ingest.Applier{Store: st, Now: func() time.Time { return now },
 		Route: func(*sdk.Event) []string { return []string{"hook"} }}
-	srv := httptest.NewServer(New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Acks: acks, Now: func() time.Time { return now }}))
+	srv := httptest.NewServer(New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Acks: acks,
+		ChatToken: "chat-t0ken", Now: func() time.Time { return now }}))
 	t.Cleanup(srv.Close)
 	return srv, st, now
 }
@@ -215,4 +217,42 @@ func TestAcknowledge(t *testing.T) {
 		t.Fatalf("un-acknowledge: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+func TestSlashCommand(t *testing.T) {
+	srv, _, _ := newServer(t, false)
+	cmd := func(token, text string) (int, map[string]string) {
+		t.Helper()
+		resp, err := http.PostForm(srv.URL+"/v1/chat/command", url.Values{"token": {token}, "text": {text}, "user_name": {"bob"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	cases := []struct {
+		name, token, text string
+		code              int
+		kind, contains    string
+	}{
+		{"missing token", "", "status", 401, "", "invalid slash-command token"},
+		{"forged token", "chat-t0keN", "status", 401, "", "invalid slash-command token"},
+		{"status", "chat-t0ken", "status", 200, "in_channel", "1 critical, 1 warning, 0 info open; 0 acknowledged"},
+		{"list", "chat-t0ken", "list", 200, "ephemeral", "`d1` **CRITICAL** 127.0.0.1 tcp/8080"},
+		{"list a host", "chat-t0ken", "list 127.0.0.2", 200, "ephemeral", "`d2`"},
+		{"ack", "chat-t0ken", "ack d2 4h planned rollout", 200, "in_channel", "bob acknowledged `d2` 127.0.0.2 until 2026-01-01T16:00:00Z: planned rollout"},
+		{"ack a resolved one", "chat-t0ken", "ack d3", 200, "ephemeral", "Cannot acknowledge `d3`: the deviation is resolved"},
+		{"unknown", "chat-t0ken", "reboot", 200, "ephemeral", "Unknown command"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out := cmd(c.token, c.text)
+			text := out["text"] + out["error"]
+			if code != c.code || out["response_type"] != c.kind || !strings.Contains(text, c.contains) {
+				t.Fatalf("HTTP %d %v; want %d %s containing %q", code, out, c.code, c.kind, c.contains)
+			}
+		})
+	}
 }

@@ -62,7 +62,12 @@ func (c *Config) Pins() map[string]string {
 }
 
 // API configures the HTTP API.
-type API struct{ Listen string }
+type API struct {
+	Listen string
+	// ChatTokenFile or ChatTokenEnv hold the token Mattermost or Slack
+	// sends with slash commands; neither set: no /v1/chat/command.
+	ChatTokenFile, ChatTokenEnv string
+}
 
 // Log configures logging.
 type Log struct{ Level, Format string }
@@ -304,7 +309,7 @@ func (d *decoder) strList(a *hcl.Attribute) ([]string, []hcl.Range, bool) {
 }
 
 func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
-	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen"}}})
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "chat_token_file"}, {Name: "chat_token_env"}}})
 	if diags.HasErrors() {
 		d.add(diags...)
 		return
@@ -314,6 +319,40 @@ func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
 			api.Listen = s
 		}
 	}
+	if a := content.Attributes["chat_token_file"]; a != nil {
+		if s, ok := d.str(a); ok {
+			if _, err := os.Stat(s); err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid chat_token_file", err.Error()))
+			}
+			api.ChatTokenFile = s
+		}
+	}
+	if a := content.Attributes["chat_token_env"]; a != nil {
+		if s, ok := d.str(a); ok {
+			if _, set := os.LookupEnv(s); !set {
+				d.add(errorAt(a.Expr.Range(), "Invalid chat_token_env", fmt.Sprintf("the environment variable %s is not set", s)))
+			}
+			api.ChatTokenEnv = s
+		}
+	}
+	if api.ChatTokenFile != "" && api.ChatTokenEnv != "" {
+		d.add(errorAt(b.DefRange, "Invalid api block", "set chat_token_file or chat_token_env, not both"))
+	}
+}
+
+// ChatToken reads the slash-command token; "" when none is configured.
+func (a API) ChatToken() (string, error) {
+	switch {
+	case a.ChatTokenFile != "":
+		b, err := os.ReadFile(a.ChatTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("chat token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case a.ChatTokenEnv != "":
+		return os.Getenv(a.ChatTokenEnv), nil
+	}
+	return "", nil
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
