@@ -62,16 +62,16 @@ type SinkReporter interface {
 
 // Options configure a Server.
 type Options struct {
-	Store    *store.Store
-	Jobs     JobController
-	Sinks    SinkReporter // nil: no /v1/sinks
-	Acks     Acker        // nil: deviations cannot be acknowledged
+	Store *store.Store
+	Jobs  JobController
+	Sinks SinkReporter // nil: no /v1/sinks
+	Acks  Acker        // nil: deviations cannot be acknowledged
 	// ChatToken is the slash-command token; "" leaves /v1/chat/command off.
 	ChatToken string
-	Gatherer prometheus.Gatherer
-	Logger   hclog.Logger
-	Version  string
-	Now      func() time.Time
+	Gatherer  prometheus.Gatherer
+	Logger    hclog.Logger
+	Version   string
+	Now       func() time.Time
 }
 
 // Server is the HTTP handler.
