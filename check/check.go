@@ -56,7 +56,12 @@ type Input struct {
 	// MaxAge, if set, makes data older than this CRITICAL: a scanner that
 	// silently stopped is a security hole, not an unknown.
 	MaxAge time.Duration
-	Now    time.Time
+	// StaleStatus is the verdict for stale data (default Critical).
+	StaleStatus Status
+	// Warn and Crit, when set, judge the counts instead of the default
+	// (any critical deviation is CRITICAL, any warning one WARNING).
+	Warn, Crit Thresholds
+	Now        time.Time
 }
 
 // Result is a verdict.
@@ -69,12 +74,15 @@ type Result struct {
 
 // Perf is one performance data item.
 type Perf struct {
-	Label string
-	Value string // number with unit of measure
-	Min   string
+	Label      string
+	Value      string // number with unit of measure
+	Warn, Crit string
+	Min        string
 }
 
-func (p Perf) String() string { return fmt.Sprintf("'%s'=%s;;;%s", p.Label, p.Value, p.Min) }
+func (p Perf) String() string {
+	return fmt.Sprintf("'%s'=%s;%s;%s;%s", p.Label, p.Value, p.Warn, p.Crit, p.Min)
+}
 
 // Evaluate makes the verdict.
 func Evaluate(in Input) Result {
@@ -103,11 +111,29 @@ func Evaluate(in Input) Result {
 	}
 
 	r := Result{Status: OK}
-	switch {
-	case counts[model.SeverityCritical] > 0:
-		r.Status = Critical
-	case counts[model.SeverityWarning] > 0:
-		r.Status = Warning
+	values := map[string]int{
+		"critical": counts[model.SeverityCritical], "warning": counts[model.SeverityWarning],
+		"info": counts[model.SeverityInfo], "total": counts[model.SeverityCritical] + counts[model.SeverityWarning],
+	}
+	if len(in.Warn)+len(in.Crit) > 0 {
+		for key, v := range values {
+			if rg, ok := in.Crit[key]; ok && rg.Alert(float64(v)) {
+				r.Status = Critical
+			} else if rg, ok := in.Warn[key]; ok && rg.Alert(float64(v)) && r.Status < Warning {
+				r.Status = Warning
+			}
+		}
+	} else {
+		switch {
+		case counts[model.SeverityCritical] > 0:
+			r.Status = Critical
+		case counts[model.SeverityWarning] > 0:
+			r.Status = Warning
+		}
+	}
+	stale := in.StaleStatus
+	if stale == OK {
+		stale = Critical
 	}
 	var parts []string
 	if len(alerting) > 0 {
@@ -121,22 +147,35 @@ func Evaluate(in Input) Result {
 		age := in.Now.Sub(in.LastScan)
 		ageValue = fmt.Sprintf("%ds", int(age.Seconds()))
 		if in.MaxAge > 0 && age > in.MaxAge {
-			r.Status = Critical
+			r.Status = stale
 			parts = append([]string{fmt.Sprintf("last successful scan %s ago is older than %s", age.Round(time.Second), in.MaxAge)}, parts...)
 		}
 	} else if in.MaxAge > 0 {
-		r.Status = Critical
+		r.Status = stale
 		parts = append([]string{"no successful scan yet"}, parts...)
 	}
 	r.Summary = strings.Join(parts, "; ")
-	r.Perf = []Perf{
-		{Label: "critical", Value: fmt.Sprint(counts[model.SeverityCritical]), Min: "0"},
-		{Label: "warning", Value: fmt.Sprint(counts[model.SeverityWarning]), Min: "0"},
-		{Label: "info", Value: fmt.Sprint(counts[model.SeverityInfo]), Min: "0"},
+	perf := func(key string) Perf {
+		p := Perf{Label: key, Value: fmt.Sprint(values[key]), Min: "0"}
+		if rg, ok := in.Warn[key]; ok {
+			p.Warn = rg.String()
+		}
+		if rg, ok := in.Crit[key]; ok {
+			p.Crit = rg.String()
+		}
+		return p
+	}
+	r.Perf = []Perf{perf("critical"), perf("warning"), perf("info")}
+	if _, ok := in.Warn["total"]; ok {
+		r.Perf = append(r.Perf, perf("total"))
+	} else if _, ok := in.Crit["total"]; ok {
+		r.Perf = append(r.Perf, perf("total"))
+	}
+	r.Perf = append(r.Perf, []Perf{
 		{Label: "acknowledged", Value: fmt.Sprint(acked), Min: "0"},
 		{Label: "assets", Value: fmt.Sprint(in.Assets), Min: "0"},
 		{Label: "last_scan_age", Value: ageValue, Min: "0"},
-	}
+	}...)
 	for _, d := range devs {
 		r.Long = append(r.Long, fmt.Sprintf("[%s] %s: %s (%s, %s since %s, id %s)",
 			strings.ToUpper(string(d.Severity)), d.Host, d.Detail, d.Kind, d.State,

@@ -25,6 +25,11 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(host, "H", "", "short for --host")
 	rule := fs.String("rule", "", "only deviations of this expect block")
 	maxAge := fs.Duration("max-age", 0, "CRITICAL when the newest successful scan is older than this")
+	warning := fs.String("warning", "", `WARNING thresholds on counts: RANGE for warning+critical deviations, or "critical=RANGE,warning=RANGE,total=RANGE" (Monitoring Plugins range syntax)`)
+	fs.StringVar(warning, "w", "", "short for --warning")
+	critical := fs.String("critical", "", "CRITICAL thresholds, as --warning")
+	fs.StringVar(critical, "c", "", "short for --critical")
+	staleStatus := fs.String("stale-status", "critical", "verdict when the data is older than --max-age: critical or unknown")
 	timeout := fs.Duration("t", 10*time.Second, "timeout for the request")
 	fs.DurationVar(timeout, "timeout", 10*time.Second, "timeout for the request")
 	if err := fs.Parse(args); err != nil {
@@ -49,6 +54,19 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	if *maxAge > 0 {
 		q.Set("max_age", maxAge.String())
+	}
+	for name, v := range map[string]string{"warning": *warning, "critical": *critical} {
+		if v == "" {
+			continue
+		}
+		if _, err := check.ParseThresholds(v); err != nil {
+			fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - --%s: %v\n", name, err)
+			return int(check.Unknown)
+		}
+		q.Set(name, v)
+	}
+	if *staleStatus != "critical" {
+		q.Set("stale_status", *staleStatus)
 	}
 	u.RawQuery = q.Encode()
 

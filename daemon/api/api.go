@@ -475,16 +475,14 @@ const (
 	HeaderCheckState  = "X-Sollwert-Check-State"  // OK, WARNING, CRITICAL, UNKNOWN
 )
 
-// checkHTTPStatus maps the verdict for HTTP-only probes: anything that
-// should page answers 503, a request the check cannot answer 400 or 500.
+// checkHTTPStatus maps a verdict for HTTP-only probes: CRITICAL and
+// UNKNOWN (stale data, when so configured) answer 503; a request the check
+// cannot answer at all gets 400 or 500 from the handler instead.
 func checkHTTPStatus(st check.Status) int {
-	switch st {
-	case check.OK, check.Warning:
+	if st == check.OK || st == check.Warning {
 		return http.StatusOK
-	case check.Critical:
-		return http.StatusServiceUnavailable
 	}
-	return http.StatusInternalServerError
+	return http.StatusServiceUnavailable
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
@@ -509,13 +507,34 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	warn, err := check.ParseThresholds(q.Get("warning"))
+	if err != nil {
+		unknown(http.StatusBadRequest, "warning: "+err.Error())
+		return
+	}
+	crit, err := check.ParseThresholds(q.Get("critical"))
+	if err != nil {
+		unknown(http.StatusBadRequest, "critical: "+err.Error())
+		return
+	}
+	stale := check.Critical
+	if v := q.Get("stale_status"); v != "" {
+		switch strings.ToLower(v) {
+		case "critical":
+		case "unknown":
+			stale = check.Unknown
+		default:
+			unknown(http.StatusBadRequest, "stale_status must be critical or unknown")
+			return
+		}
+	}
 	tenant := tenantOf(r)
 	devs, err := s.deviations(r.Context(), tenant, f)
 	if err != nil {
 		unknown(http.StatusInternalServerError, "reading deviations: "+err.Error())
 		return
 	}
-	in := check.Input{Deviations: devs, MaxAge: maxAge, Now: s.opts.Now()}
+	in := check.Input{Deviations: devs, MaxAge: maxAge, StaleStatus: stale, Warn: warn, Crit: crit, Now: s.opts.Now()}
 	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
 		if f.host.IsValid() {
 			return t.AssetIDsInPrefix(tenant, f.host, func(id string) error {

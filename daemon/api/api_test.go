@@ -102,6 +102,10 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/check?host=127.0.0.2", 200, "SOLLWERT WARNING"},
 		{"GET", "/v1/check?host=127.0.0.3", 200, "SOLLWERT OK"},
 		{"GET", "/v1/check?max_age=bogus", 400, "SOLLWERT UNKNOWN"},
+		{"GET", "/v1/check?critical=critical=1", 200, "SOLLWERT OK"},
+		{"GET", "/v1/check?warning=total=1&critical=critical=1", 200, "SOLLWERT WARNING"},
+		{"GET", "/v1/check?critical=severe=1", 400, "is not one of"},
+		{"GET", "/v1/check?max_age=1s&stale_status=unknown", 503, "SOLLWERT UNKNOWN - no successful scan yet"},
 		{"DELETE", "/v1/deviations/d1", 405, ""},
 		{"DELETE", "/v1/deviations/d2/ack", 409, "not acknowledged"},
 	}
