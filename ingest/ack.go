@@ -46,11 +46,17 @@ func (a *Applier) Acknowledge(ctx context.Context, tenant, id string, ack *model
 		default:
 			next.State, next.Ack = model.StateOpen, nil
 		}
+		// The asset's deviations as they were, for the event's (host, rule)
+		// state; read before the write below changes this one.
+		siblings, err := t.DeviationsOfAsset(tenant, next.AssetID)
+		if err != nil {
+			return err
+		}
 		if err := t.PutDeviation(&next); err != nil {
 			return err
 		}
 		out = &next
-		return a.queueEvent(t, prev, &next, now, &sum)
+		return a.queueEvents(t, siblings, []model.Deviation{next}, now, &sum)
 	})
 	if err != nil {
 		return nil, err

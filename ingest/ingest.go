@@ -335,17 +335,37 @@ func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, observed, 
 	if len(findings) == 0 && !anyActive(existing) {
 		return nil
 	}
-	for _, d := range model.Reconcile(as.Tenant, as, existing, findings, now, observed) {
+	changed := model.Reconcile(as.Tenant, as, existing, findings, now, observed)
+	for i := range changed {
+		d := &changed[i]
 		switch {
 		case d.State == model.StateResolved:
 			sum.Resolved++
 		case d.OpenedAt.Equal(now):
 			sum.Opened++
 		}
-		if err := t.PutDeviation(&d); err != nil {
+		if err := t.PutDeviation(d); err != nil {
 			return err
 		}
-		if err := a.queueEvent(t, previous(existing, d.ID), &d, now, sum); err != nil {
+	}
+	return a.queueEvents(t, existing, changed, now, sum)
+}
+
+// queueEvents queues the events of one asset's changed deviations, each
+// with the state of its (host, rule) after all the changes.
+func (a *Applier) queueEvents(t *store.Txn, existing, changed []model.Deviation, now time.Time, sum *Summary) error {
+	if a.Route == nil || len(changed) == 0 {
+		return nil
+	}
+	after := make(map[string]*model.Deviation, len(existing)+len(changed))
+	for i := range existing {
+		after[existing[i].ID] = &existing[i]
+	}
+	for i := range changed {
+		after[changed[i].ID] = &changed[i]
+	}
+	for i := range changed {
+		if err := a.queueEvent(t, previous(existing, changed[i].ID), &changed[i], after, now, sum); err != nil {
 			return err
 		}
 	}
@@ -354,7 +374,7 @@ func (a *Applier) judge(t *store.Txn, as *model.Asset, now time.Time, observed, 
 
 // queueEvent puts the event a deviation change means, if any, into the
 // outbox of every sink it is routed to.
-func (a *Applier) queueEvent(t *store.Txn, prev, next *model.Deviation, now time.Time, sum *Summary) error {
+func (a *Applier) queueEvent(t *store.Txn, prev, next *model.Deviation, after map[string]*model.Deviation, now time.Time, sum *Summary) error {
 	if a.Route == nil {
 		return nil
 	}
@@ -363,6 +383,16 @@ func (a *Applier) queueEvent(t *store.Txn, prev, next *model.Deviation, now time
 		return nil
 	}
 	ev := model.NewEvent(next, kind, now)
+	worst := model.Severity("")
+	for _, d := range after {
+		if d.Rule == next.Rule && d.Active() {
+			ev.Deviation.RuleActive++
+			if worst == "" || d.Severity.Rank() > worst.Rank() {
+				worst = d.Severity
+			}
+		}
+	}
+	ev.Deviation.RuleWorst = string(worst)
 	for _, sink := range a.Route(&ev) {
 		if err := t.Enqueue(sink, &ev); err != nil {
 			return err

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +197,35 @@ func TestSourcesMergeIntoOneAsset(t *testing.T) {
 	}
 	if strings.Join(n.Sources, ",") != "snmp-neighbour" || len(n.Addresses) != 2 {
 		t.Fatalf("neighbour: %+v", n)
+	}
+}
+
+// TestEventsCarryTheStateOfTheirHostAndRule: resolving one of two
+// deviations of a host under one rule says one is still active, so a
+// monitoring service per (host, rule) stays red.
+func TestEventsCarryTheStateOfTheirHostAndRule(t *testing.T) {
+	rule := rules.Rule{Name: "lo", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}, Severity: model.SeverityCritical,
+		Allowed: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: {{First: 22, Last: 22}}}}
+	f := newFixture(t, rule)
+	f.app.Route = func(*sdk.Event) []string { return []string{"mon"} }
+	f.run(scope("198.18.0.0/24", "1-1024"), host("198.18.0.1", 22))
+	f.run(scope("198.18.0.0/24", "1-1024"), host("198.18.0.1", 22, 80, 443))
+	f.run(scope("198.18.0.0/24", "1-1024"), host("198.18.0.1", 22, 443))
+	var q []store.Queued
+	if err := f.st.View(context.Background(), func(tx *store.Txn) error {
+		var err error
+		q, err = tx.Queue("mon", 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range q {
+		got = append(got, fmt.Sprintf("%s %d %d %s", e.Event.Kind, e.Event.Deviation.Port, e.Event.Deviation.RuleActive, e.Event.Deviation.RuleWorst))
+	}
+	sort.Strings(got)
+	want := []string{"opened 443 2 critical", "opened 80 2 critical", "resolved 80 1 critical"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }

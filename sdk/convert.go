@@ -155,7 +155,7 @@ func eventToPB(e *Event) *pb.Event {
 			Id: d.ID, Rule: d.Rule, Kind: d.Kind, Severity: d.Severity, State: d.State, AssetId: d.AssetID,
 			Host: d.Host, Protocol: string(d.Protocol), Port: uint32(d.Port), Detail: d.Detail,
 			FirstSeenUnixNano: unixNano(d.FirstSeen), LastSeenUnixNano: unixNano(d.LastSeen),
-			AckedBy: d.AckedBy, AckComment: d.AckComment,
+			AckedBy: d.AckedBy, AckComment: d.AckComment, RuleActive: int32(d.RuleActive), RuleWorst: d.RuleWorst,
 		},
 	}
 }
@@ -168,7 +168,7 @@ func eventFromPB(p *pb.Event) Event {
 			ID: d.GetId(), Rule: d.GetRule(), Kind: d.GetKind(), Severity: d.GetSeverity(), State: d.GetState(),
 			AssetID: d.GetAssetId(), Host: d.GetHost(), Protocol: Protocol(d.GetProtocol()), Port: uint16(d.GetPort()),
 			Detail: d.GetDetail(), FirstSeen: fromUnixNano(d.GetFirstSeenUnixNano()), LastSeen: fromUnixNano(d.GetLastSeenUnixNano()),
-			AckedBy: d.GetAckedBy(), AckComment: d.GetAckComment(),
+			AckedBy: d.GetAckedBy(), AckComment: d.GetAckComment(), RuleActive: int(d.GetRuleActive()), RuleWorst: d.GetRuleWorst(),
 		},
 	}
 }

@@ -60,6 +60,13 @@ type DeviationEvent struct {
 	LastSeen   time.Time `json:"last_seen"`
 	AckedBy    string    `json:"acked_by,omitempty"`
 	AckComment string    `json:"ack_comment,omitempty"`
+	// RuleActive counts the active deviations of this host under this
+	// rule after the event (this one included while it is active), and
+	// RuleWorst is their highest severity: what a monitoring service per
+	// (host, rule) shows, so resolving one deviation of two does not turn
+	// the service green.
+	RuleActive int    `json:"rule_active"`
+	RuleWorst  string `json:"rule_worst,omitempty"`
 }
 
 // Ack is a sink's answer for one event.

@@ -1247,8 +1247,12 @@ type Deviation struct {
 	LastSeenUnixNano  int64  `protobuf:"varint,12,opt,name=last_seen_unix_nano,json=lastSeenUnixNano,proto3" json:"last_seen_unix_nano,omitempty"`
 	AckedBy           string `protobuf:"bytes,13,opt,name=acked_by,json=ackedBy,proto3" json:"acked_by,omitempty"`
 	AckComment        string `protobuf:"bytes,14,opt,name=ack_comment,json=ackComment,proto3" json:"ack_comment,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// rule_active counts the active deviations of this host under this
+	// rule after the event; rule_worst is their highest severity.
+	RuleActive    int32  `protobuf:"varint,15,opt,name=rule_active,json=ruleActive,proto3" json:"rule_active,omitempty"`
+	RuleWorst     string `protobuf:"bytes,16,opt,name=rule_worst,json=ruleWorst,proto3" json:"rule_worst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deviation) Reset() {
@@ -1375,6 +1379,20 @@ func (x *Deviation) GetAckedBy() string {
 func (x *Deviation) GetAckComment() string {
 	if x != nil {
 		return x.AckComment
+	}
+	return ""
+}
+
+func (x *Deviation) GetRuleActive() int32 {
+	if x != nil {
+		return x.RuleActive
+	}
+	return 0
+}
+
+func (x *Deviation) GetRuleWorst() string {
+	if x != nil {
+		return x.RuleWorst
 	}
 	return ""
 }
@@ -1591,7 +1609,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12$\n" +
 	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12\x16\n" +
 	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12;\n" +
-	"\tdeviation\x18\x05 \x01(\v2\x1d.sollwert.plugin.v1.DeviationR\tdeviation\"\x88\x03\n" +
+	"\tdeviation\x18\x05 \x01(\v2\x1d.sollwert.plugin.v1.DeviationR\tdeviation\"\xc8\x03\n" +
 	"\tDeviation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x12\n" +
@@ -1608,7 +1626,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x13last_seen_unix_nano\x18\f \x01(\x03R\x10lastSeenUnixNano\x12\x19\n" +
 	"\backed_by\x18\r \x01(\tR\aackedBy\x12\x1f\n" +
 	"\vack_comment\x18\x0e \x01(\tR\n" +
-	"ackComment\">\n" +
+	"ackComment\x12\x1f\n" +
+	"\vrule_active\x18\x0f \x01(\x05R\n" +
+	"ruleActive\x12\x1d\n" +
+	"\n" +
+	"rule_worst\x18\x10 \x01(\tR\truleWorst\">\n" +
 	"\x0fDeliverResponse\x12+\n" +
 	"\x04acks\x18\x01 \x03(\v2\x17.sollwert.plugin.v1.AckR\x04acks\"r\n" +
 	"\x03Ack\x12\x19\n" +
