@@ -383,16 +383,23 @@ func (a *Applier) queueEvent(t *store.Txn, prev, next *model.Deviation, after ma
 		return nil
 	}
 	ev := model.NewEvent(next, kind, now)
-	worst := model.Severity("")
+	var ruleWorst, hostWorst model.Severity
 	for _, d := range after {
-		if d.Rule == next.Rule && d.Active() {
+		if !d.Active() {
+			continue
+		}
+		ev.Deviation.HostActive++
+		if hostWorst == "" || d.Severity.Rank() > hostWorst.Rank() {
+			hostWorst = d.Severity
+		}
+		if d.Rule == next.Rule {
 			ev.Deviation.RuleActive++
-			if worst == "" || d.Severity.Rank() > worst.Rank() {
-				worst = d.Severity
+			if ruleWorst == "" || d.Severity.Rank() > ruleWorst.Rank() {
+				ruleWorst = d.Severity
 			}
 		}
 	}
-	ev.Deviation.RuleWorst = string(worst)
+	ev.Deviation.RuleWorst, ev.Deviation.HostWorst = string(ruleWorst), string(hostWorst)
 	for _, sink := range a.Route(&ev) {
 		if err := t.Enqueue(sink, &ev); err != nil {
 			return err

@@ -156,6 +156,7 @@ func eventToPB(e *Event) *pb.Event {
 			Host: d.Host, Protocol: string(d.Protocol), Port: uint32(d.Port), Detail: d.Detail,
 			FirstSeenUnixNano: unixNano(d.FirstSeen), LastSeenUnixNano: unixNano(d.LastSeen),
 			AckedBy: d.AckedBy, AckComment: d.AckComment, RuleActive: int32(d.RuleActive), RuleWorst: d.RuleWorst,
+			HostActive: int32(d.HostActive), HostWorst: d.HostWorst,
 		},
 	}
 }
@@ -169,6 +170,7 @@ func eventFromPB(p *pb.Event) Event {
 			AssetID: d.GetAssetId(), Host: d.GetHost(), Protocol: Protocol(d.GetProtocol()), Port: uint16(d.GetPort()),
 			Detail: d.GetDetail(), FirstSeen: fromUnixNano(d.GetFirstSeenUnixNano()), LastSeen: fromUnixNano(d.GetLastSeenUnixNano()),
 			AckedBy: d.GetAckedBy(), AckComment: d.GetAckComment(), RuleActive: int(d.GetRuleActive()), RuleWorst: d.GetRuleWorst(),
+			HostActive: int(d.GetHostActive()), HostWorst: d.GetHostWorst(),
 		},
 	}
 }

@@ -91,7 +91,7 @@ func TestEventRoundTrip(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	in := Event{ID: "e1", Kind: EventOpened, Time: now, Tenant: "default", Deviation: DeviationEvent{
 		ID: "d1", Rule: "r", Kind: "unexpected_port", Severity: "critical", State: "open", AssetID: "a1", Host: "198.18.0.1",
-		Protocol: TCP, Port: 23, Detail: "telnet open", FirstSeen: now, LastSeen: now.Add(time.Hour), AckedBy: "ops", AckComment: "known", RuleActive: 2, RuleWorst: "critical",
+		Protocol: TCP, Port: 23, Detail: "telnet open", FirstSeen: now, LastSeen: now.Add(time.Hour), AckedBy: "ops", AckComment: "known", RuleActive: 2, RuleWorst: "critical", HostActive: 3, HostWorst: "critical",
 	}}
 	if out := eventFromPB(eventToPB(&in)); !reflect.DeepEqual(in, out) {
 		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)

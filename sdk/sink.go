@@ -67,6 +67,9 @@ type DeviationEvent struct {
 	// the service green.
 	RuleActive int    `json:"rule_active"`
 	RuleWorst  string `json:"rule_worst,omitempty"`
+	// HostActive and HostWorst are the same over all rules of the host.
+	HostActive int    `json:"host_active"`
+	HostWorst  string `json:"host_worst,omitempty"`
 }
 
 // Ack is a sink's answer for one event.

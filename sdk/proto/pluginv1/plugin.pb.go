@@ -1249,8 +1249,11 @@ type Deviation struct {
 	AckComment        string `protobuf:"bytes,14,opt,name=ack_comment,json=ackComment,proto3" json:"ack_comment,omitempty"`
 	// rule_active counts the active deviations of this host under this
 	// rule after the event; rule_worst is their highest severity.
-	RuleActive    int32  `protobuf:"varint,15,opt,name=rule_active,json=ruleActive,proto3" json:"rule_active,omitempty"`
-	RuleWorst     string `protobuf:"bytes,16,opt,name=rule_worst,json=ruleWorst,proto3" json:"rule_worst,omitempty"`
+	RuleActive int32  `protobuf:"varint,15,opt,name=rule_active,json=ruleActive,proto3" json:"rule_active,omitempty"`
+	RuleWorst  string `protobuf:"bytes,16,opt,name=rule_worst,json=ruleWorst,proto3" json:"rule_worst,omitempty"`
+	// host_active and host_worst are the same over all rules of the host.
+	HostActive    int32  `protobuf:"varint,17,opt,name=host_active,json=hostActive,proto3" json:"host_active,omitempty"`
+	HostWorst     string `protobuf:"bytes,18,opt,name=host_worst,json=hostWorst,proto3" json:"host_worst,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1393,6 +1396,20 @@ func (x *Deviation) GetRuleActive() int32 {
 func (x *Deviation) GetRuleWorst() string {
 	if x != nil {
 		return x.RuleWorst
+	}
+	return ""
+}
+
+func (x *Deviation) GetHostActive() int32 {
+	if x != nil {
+		return x.HostActive
+	}
+	return 0
+}
+
+func (x *Deviation) GetHostWorst() string {
+	if x != nil {
+		return x.HostWorst
 	}
 	return ""
 }
@@ -1609,7 +1626,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12$\n" +
 	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12\x16\n" +
 	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12;\n" +
-	"\tdeviation\x18\x05 \x01(\v2\x1d.sollwert.plugin.v1.DeviationR\tdeviation\"\xc8\x03\n" +
+	"\tdeviation\x18\x05 \x01(\v2\x1d.sollwert.plugin.v1.DeviationR\tdeviation\"\x88\x04\n" +
 	"\tDeviation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x12\n" +
@@ -1630,7 +1647,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\vrule_active\x18\x0f \x01(\x05R\n" +
 	"ruleActive\x12\x1d\n" +
 	"\n" +
-	"rule_worst\x18\x10 \x01(\tR\truleWorst\">\n" +
+	"rule_worst\x18\x10 \x01(\tR\truleWorst\x12\x1f\n" +
+	"\vhost_active\x18\x11 \x01(\x05R\n" +
+	"hostActive\x12\x1d\n" +
+	"\n" +
+	"host_worst\x18\x12 \x01(\tR\thostWorst\">\n" +
 	"\x0fDeliverResponse\x12+\n" +
 	"\x04acks\x18\x01 \x03(\v2\x17.sollwert.plugin.v1.AckR\x04acks\"r\n" +
 	"\x03Ack\x12\x19\n" +
