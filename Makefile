@@ -6,7 +6,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TEST_PKGS := ./...
 # Debian packages the tests drive for real.
-TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core
+TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2
 
 .PHONY: all build examples proto test bench demo deps test-deps fmt vet clean
 

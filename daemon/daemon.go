@@ -168,25 +168,38 @@ func Validate(ctx context.Context, cfg *config.Config, sources SourceFinder, log
 	return errors.Join(errs...)
 }
 
-// activeEvents describes every active deviation as it stands, for sinks
-// that must be reminded (Alertmanager).
+// activeEvents describes every active deviation as it stands, with the
+// counts of its host's active deviations, for sinks that must be reminded
+// (Alertmanager, Icinga 2).
 func activeEvents(ctx context.Context, st *store.Store) ([]sdk.Event, error) {
 	now := time.Now().UTC()
-	var out []sdk.Event
+	byAsset := map[string][]model.Deviation{}
 	err := st.View(ctx, func(t *store.Txn) error {
 		return t.ForEachDeviation(model.DefaultTenant, func(d *model.Deviation) error {
-			if !d.Active() {
-				return nil
+			if d.Active() {
+				byAsset[d.AssetID] = append(byAsset[d.AssetID], *d)
 			}
-			kind := sdk.EventOpened
-			if d.State == model.StateAcknowledged {
-				kind = sdk.EventAcknowledged
-			}
-			out = append(out, model.NewEvent(d, kind, now))
 			return nil
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	var out []sdk.Event
+	for _, devs := range byAsset {
+		for i := range devs {
+			kind := sdk.EventOpened
+			if devs[i].State == model.StateAcknowledged {
+				kind = sdk.EventAcknowledged
+			}
+			ev := model.NewEvent(&devs[i], kind, now)
+			for j := range devs {
+				model.CountActive(&ev, &devs[j])
+			}
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }
 
 // sinksOf builds the notifier's view of cfg's sinks.

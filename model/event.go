@@ -49,3 +49,24 @@ func NewEvent(d *Deviation, kind string, now time.Time) sdk.Event {
 	}
 	return ev
 }
+
+// CountActive adds d, one deviation of ev's host, to ev's counts of the
+// host's active deviations and, if d is under ev's rule, to the rule's:
+// what a monitoring service per host or per (host, rule) shows. Call it
+// for every deviation of the host as it stands after the event.
+func CountActive(ev *sdk.Event, d *Deviation) {
+	if !d.Active() {
+		return
+	}
+	e := &ev.Deviation
+	e.HostActive++
+	if e.HostWorst == "" || d.Severity.Rank() > Severity(e.HostWorst).Rank() {
+		e.HostWorst = string(d.Severity)
+	}
+	if d.Rule == e.Rule {
+		e.RuleActive++
+		if e.RuleWorst == "" || d.Severity.Rank() > Severity(e.RuleWorst).Rank() {
+			e.RuleWorst = string(d.Severity)
+		}
+	}
+}

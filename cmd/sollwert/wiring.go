@@ -10,6 +10,7 @@ import (
 	"github.com/sollwert/sollwert/daemon/pluginhost"
 	"github.com/sollwert/sollwert/plugins"
 	"github.com/sollwert/sollwert/plugins/alertmanager"
+	"github.com/sollwert/sollwert/plugins/icinga2"
 	"github.com/sollwert/sollwert/plugins/nagios"
 	"github.com/sollwert/sollwert/plugins/nmap"
 	"github.com/sollwert/sollwert/plugins/snmp"
@@ -31,6 +32,9 @@ func sources(cfg *config.Config, log hclog.Logger) (*plugins.Registry, error) {
 		return nil, err
 	}
 	if err := r.RegisterSink("alertmanager", func(l hclog.Logger) sdk.Sink { return alertmanager.New(l) }); err != nil {
+		return nil, err
+	}
+	if err := r.RegisterSink("icinga2", func(l hclog.Logger) sdk.Sink { return icinga2.New(l) }); err != nil {
 		return nil, err
 	}
 	if err := r.RegisterSink("nagios", func(l hclog.Logger) sdk.Sink { return nagios.New(l) }); err != nil {

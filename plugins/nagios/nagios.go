@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/plugins/internal/passive"
 	"github.com/sollwert/sollwert/sdk"
 )
 
@@ -27,12 +28,14 @@ type Config struct {
 	// /var/lib/nagios4/rw/nagios.cmd or /var/run/icinga2/cmd/icinga2.cmd.
 	CommandFile string `json:"command_file"`
 	// ServicePrefix starts each service name (default "sollwert"): the
-	// service is "PREFIX RULE".
+	// service is "PREFIX RULE", or "PREFIX" per host.
 	ServicePrefix string `json:"service_prefix"`
+	// Services is "per_rule" (default) or "per_host".
+	Services string `json:"services"`
 }
 
 func parse(raw json.RawMessage) (Config, error) {
-	c := Config{ServicePrefix: "sollwert"}
+	c := Config{ServicePrefix: "sollwert", Services: string(passive.PerRule)}
 	if err := sdk.DecodeConfig(raw, &c); err != nil {
 		return c, err
 	}
@@ -42,6 +45,9 @@ func parse(raw json.RawMessage) (Config, error) {
 	}
 	if strings.ContainsAny(c.ServicePrefix, ";\n") {
 		verr.Add("service_prefix", "must not contain ';' or a newline")
+	}
+	if c.Services != string(passive.PerRule) && c.Services != string(passive.PerHost) {
+		verr.Add("services", "%q is neither %q nor %q", c.Services, passive.PerRule, passive.PerHost)
 	}
 	return c, verr.Err()
 }
@@ -65,6 +71,7 @@ func (s *Sink) Describe(context.Context) (sdk.Description, error) {
 	return sdk.Description{Name: "nagios", Version: "1", Fields: []sdk.Field{
 		{Name: "command_file", Type: "string", Required: true, Description: "Nagios 4 or Icinga 2 external command file"},
 		{Name: "service_prefix", Type: "string", Description: `services are "PREFIX RULE" (default "sollwert")`},
+		{Name: "services", Type: "string", Description: `"per_rule" (default) or "per_host"`},
 	}}, nil
 }
 
@@ -103,7 +110,7 @@ func (s *Sink) Deliver(ctx context.Context, req sdk.DeliverRequest) ([]sdk.Ack, 
 			continue
 		}
 		var b strings.Builder
-		for _, line := range Lines(ev, c.ServicePrefix, now) {
+		for _, line := range Lines(ev, passive.Scope(c.Services), c.ServicePrefix, now) {
 			b.WriteString(line)
 			b.WriteByte('\n')
 		}
@@ -118,41 +125,22 @@ func (s *Sink) Deliver(ctx context.Context, req sdk.DeliverRequest) ([]sdk.Ack, 
 }
 
 // Lines are the external commands for one event.
-func Lines(ev *sdk.Event, prefix string, now int64) []string {
+func Lines(ev *sdk.Event, scope passive.Scope, prefix string, now int64) []string {
 	d := &ev.Deviation
-	host, svc := clean(d.Host), clean(prefix+" "+d.Rule)
+	host, svc := clean(d.Host), clean(passive.Service(ev, scope, prefix))
 	var out []string
 	switch ev.Kind {
 	case sdk.EventAcknowledged:
-		// sticky=2, notify=0, persistent=1
-		return []string{fmt.Sprintf("[%d] ACKNOWLEDGE_SVC_PROBLEM;%s;%s;2;0;1;%s;%s", now, host, svc, clean(d.AckedBy), clean(d.AckComment))}
+		// sticky=1 (normal): Nagios lifts the acknowledgement when the
+		// state changes, so a worse deviation under the same service
+		// alerts again; notify=0, persistent=1.
+		return []string{fmt.Sprintf("[%d] ACKNOWLEDGE_SVC_PROBLEM;%s;%s;1;0;1;%s;%s", now, host, svc, clean(d.AckedBy), clean(d.AckComment))}
 	case sdk.EventUnacknowledged:
 		out = append(out, fmt.Sprintf("[%d] REMOVE_SVC_ACKNOWLEDGEMENT;%s;%s", now, host, svc))
 	}
-	state, text := 0, fmt.Sprintf("OK: no active deviations (rule %s)", d.Rule)
-	if d.RuleActive > 0 {
-		switch d.RuleWorst {
-		case "critical":
-			state = 2
-		case "warning":
-			state = 1
-		}
-		label := map[int]string{0: "OK", 1: "WARNING", 2: "CRITICAL"}[state]
-		if ev.Kind == sdk.EventResolved {
-			text = fmt.Sprintf("%s: %d active deviations (resolved: %s)", label, d.RuleActive, d.Detail)
-		} else {
-			text = fmt.Sprintf("%s: %s (%d active)", label, d.Detail, d.RuleActive)
-		}
-	}
-	perf := fmt.Sprintf("active=%d;;;0", d.RuleActive)
-	return append(out, fmt.Sprintf("[%d] PROCESS_SERVICE_CHECK_RESULT;%s;%s;%d;%s|%s", now, host, svc, state, clean(text), perf))
+	r := passive.Of(ev, scope)
+	return append(out, fmt.Sprintf("[%d] PROCESS_SERVICE_CHECK_RESULT;%s;%s;%d;%s|%s", now, host, svc, r.State, clean(r.Output), strings.Join(r.Perf, " ")))
 }
 
 // clean keeps a field from ending the command or starting perfdata.
-func clean(s string) string {
-	s = strings.NewReplacer("\n", " ", "\r", " ", "|", "/", ";", ",").Replace(s)
-	if len(s) > 1000 {
-		s = s[:1000]
-	}
-	return s
-}
+func clean(s string) string { return passive.OneLine(s, 1000) }

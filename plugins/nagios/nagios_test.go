@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sollwert/sollwert/plugins/internal/passive"
 	"github.com/sollwert/sollwert/sdk"
 )
 
@@ -198,5 +200,35 @@ func TestNobodyReadingIsARetry(t *testing.T) {
 	acks, err := New(nil).Deliver(context.Background(), sdk.DeliverRequest{Config: cfg, Events: []sdk.Event{event(sdk.EventOpened, 1, "critical")}})
 	if err != nil || acks[0].Delivered || acks[0].Permanent || !strings.Contains(acks[0].Error, "is the monitoring daemon running?") {
 		t.Fatalf("acks %+v, %v", acks, err)
+	}
+}
+
+func TestLinesPerRuleAndPerHost(t *testing.T) {
+	two := event(sdk.EventOpened, 1, "critical")
+	two.Deviation.HostActive, two.Deviation.HostWorst = 3, "critical"
+	resolved := event(sdk.EventResolved, 0, "")
+	resolved.Deviation.HostActive, resolved.Deviation.HostWorst = 1, "warning"
+	for _, tc := range []struct {
+		name  string
+		ev    sdk.Event
+		scope passive.Scope
+		want  []string
+	}{
+		{"one deviation per rule", two, passive.PerRule, []string{
+			"[7] PROCESS_SERVICE_CHECK_RESULT;198.18.0.5;sollwert dmz;2;CRITICAL: tcp/23 (telnet) is open but not allowed by rule \"dmz\"|'active'=1;;;0"}},
+		{"the host's three", two, passive.PerHost, []string{
+			"[7] PROCESS_SERVICE_CHECK_RESULT;198.18.0.5;sollwert;2;CRITICAL: 3 active deviations (host 198.18.0.5), latest: tcp/23 (telnet) is open but not allowed by rule \"dmz\"|'active'=3;;;0"}},
+		{"the rule goes green", resolved, passive.PerRule, []string{
+			"[7] PROCESS_SERVICE_CHECK_RESULT;198.18.0.5;sollwert dmz;0;OK: no active deviations (rule dmz), resolved: tcp/23 (telnet) is open but not allowed by rule \"dmz\"|'active'=0;;;0"}},
+		{"the host stays warning", resolved, passive.PerHost, []string{
+			"[7] PROCESS_SERVICE_CHECK_RESULT;198.18.0.5;sollwert;1;WARNING: 1 active deviation (host 198.18.0.5), resolved: tcp/23 (telnet) is open but not allowed by rule \"dmz\"|'active'=1;;;0"}},
+		{"an acknowledgement", event(sdk.EventAcknowledged, 1, "critical"), passive.PerRule, []string{
+			"[7] ACKNOWLEDGE_SVC_PROBLEM;198.18.0.5;sollwert dmz;1;0;1;alice;change 4711"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Lines(&tc.ev, tc.scope, "sollwert", 7); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got\n%q\nwant\n%q", got, tc.want)
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -116,7 +115,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	}
 	switch c.Version {
 	case "2c":
-		oneSecret(verr, "community", c.CommunityFile, c.CommunityEnv, true)
+		sdk.CheckSecret(verr, "community", c.CommunityFile, c.CommunityEnv, true)
 		for name, v := range map[string]string{"user": c.User, "auth_protocol": c.AuthProtocol, "priv_protocol": c.PrivProtocol,
 			"auth_key_file": c.AuthKeyFile, "auth_key_env": c.AuthKeyEnv, "priv_key_file": c.PrivKeyFile, "priv_key_env": c.PrivKeyEnv} {
 			if v != "" {
@@ -134,12 +133,12 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		default:
 			verr.Add("auth_protocol", `%q is not "sha" or "sha256"`, c.AuthProtocol)
 		}
-		oneSecret(verr, "auth_key", c.AuthKeyFile, c.AuthKeyEnv, true)
+		sdk.CheckSecret(verr, "auth_key", c.AuthKeyFile, c.AuthKeyEnv, true)
 		switch strings.ToLower(c.PrivProtocol) {
 		case "aes":
-			oneSecret(verr, "priv_key", c.PrivKeyFile, c.PrivKeyEnv, true)
+			sdk.CheckSecret(verr, "priv_key", c.PrivKeyFile, c.PrivKeyEnv, true)
 		case "":
-			oneSecret(verr, "priv_key", c.PrivKeyFile, c.PrivKeyEnv, false)
+			sdk.CheckSecret(verr, "priv_key", c.PrivKeyFile, c.PrivKeyEnv, false)
 		default:
 			verr.Add("priv_protocol", `%q is not "aes"`, c.PrivProtocol)
 		}
@@ -150,47 +149,6 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		verr.Add("version", `%q is not "2c" or "3"`, c.Version)
 	}
 	return c, verr.Err()
-}
-
-// oneSecret checks that exactly one of NAME_file and NAME_env is set (or
-// none, when not required) and that it can be read.
-func oneSecret(verr *sdk.ValidationError, name, file, env string, required bool) {
-	switch {
-	case file != "" && env != "":
-		verr.Add(name+"_file", "set either %s_file or %s_env, not both", name, name)
-	case file != "":
-		if f, err := os.Open(file); err != nil {
-			verr.Add(name+"_file", "%v", err)
-		} else {
-			f.Close()
-		}
-	case env != "":
-		if _, ok := os.LookupEnv(env); !ok {
-			verr.Add(name+"_env", "the environment variable %s is not set", env)
-		}
-	case required:
-		verr.Add(name+"_file", "the %s is required: set %s_file or %s_env", strings.ReplaceAll(name, "_", " "), name, name)
-	}
-}
-
-// secret reads a secret from its file (trailing newline removed) or its
-// environment variable. Errors never contain the secret.
-func secret(file, env string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read secret: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	if env != "" {
-		v, ok := os.LookupEnv(env)
-		if !ok {
-			return "", fmt.Errorf("the environment variable %s is not set", env)
-		}
-		return v, nil
-	}
-	return "", nil
 }
 
 // expand turns an address or CIDR into its addresses, refusing more than

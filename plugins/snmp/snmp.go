@@ -65,15 +65,15 @@ func readCredentials(c Config) (credentials, error) {
 	var cr credentials
 	var err error
 	if c.Version == "2c" {
-		if cr.community, err = secret(c.CommunityFile, c.CommunityEnv); err != nil {
+		if cr.community, err = sdk.ReadSecret(c.CommunityFile, c.CommunityEnv); err != nil {
 			return cr, fmt.Errorf("community: %w", err)
 		}
 		return cr, nil
 	}
-	if cr.authKey, err = secret(c.AuthKeyFile, c.AuthKeyEnv); err != nil {
+	if cr.authKey, err = sdk.ReadSecret(c.AuthKeyFile, c.AuthKeyEnv); err != nil {
 		return cr, fmt.Errorf("auth key: %w", err)
 	}
-	if cr.privKey, err = secret(c.PrivKeyFile, c.PrivKeyEnv); err != nil {
+	if cr.privKey, err = sdk.ReadSecret(c.PrivKeyFile, c.PrivKeyEnv); err != nil {
 		return cr, fmt.Errorf("priv key: %w", err)
 	}
 	if len(cr.authKey) < 8 || (c.PrivProtocol != "" && len(cr.privKey) < 8) {

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -57,19 +56,7 @@ func parse(raw json.RawMessage) (Config, time.Duration, error) {
 	default:
 		verr.Add("format", `%q is not "json" or "mattermost"`, c.Format)
 	}
-	if c.SecretFile != "" && c.SecretEnv != "" {
-		verr.Add("secret_file", "set either secret_file or secret_env, not both")
-	}
-	if c.SecretFile != "" {
-		if _, err := os.Stat(c.SecretFile); err != nil {
-			verr.Add("secret_file", "%v", err)
-		}
-	}
-	if c.SecretEnv != "" {
-		if _, ok := os.LookupEnv(c.SecretEnv); !ok {
-			verr.Add("secret_env", "the environment variable %s is not set", c.SecretEnv)
-		}
-	}
+	sdk.CheckSecret(verr, "secret", c.SecretFile, c.SecretEnv, false)
 	timeout := 10 * time.Second
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
@@ -127,16 +114,11 @@ func (s *Sink) Deliver(ctx context.Context, req sdk.DeliverRequest) ([]sdk.Ack, 
 	if err != nil {
 		return nil, err
 	}
-	var key []byte
-	if c.SecretFile != "" {
-		b, err := os.ReadFile(c.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("read secret: %w", err)
-		}
-		key = bytes.TrimRight(b, "\r\n")
-	} else if c.SecretEnv != "" {
-		key = []byte(os.Getenv(c.SecretEnv))
+	secret, err := sdk.ReadSecret(c.SecretFile, c.SecretEnv)
+	if err != nil {
+		return nil, err
 	}
+	key := []byte(secret)
 	acks := make([]sdk.Ack, len(req.Events))
 	sem := make(chan struct{}, c.Parallel)
 	var wg sync.WaitGroup
