@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,27 +54,60 @@ type Client struct {
 	info   *pb.InfoResponse
 }
 
+// A Launcher starts plugins and keeps between starts what need not be
+// made again at every one: the host's TLS certificate (renewed after an
+// hour, mtls.go) and the checksums of the binaries it verified, by file
+// identity (checksum.go). A daemon keeps one for all its plugins; the
+// zero value is ready, and it is safe for concurrent use.
+type Launcher struct {
+	mu   sync.Mutex
+	cert *certificate
+	sums map[string]verifiedFile
+
+	// settle overrides settleTime in tests; hashed counts the binaries
+	// read to compute a checksum.
+	settle time.Duration
+	hashed int
+}
+
 // maxMessage is what the host accepts in one gRPC message; the sdk sends
 // batches far smaller, a plugin built otherwise gets a clear error.
 const maxMessage = 64 << 20
 
+// Launch starts the plugin at cfg.Path and completes the handshake, with
+// a Launcher of its own: a fresh host certificate, and a pinned binary
+// read in full. The caller must Close the client.
+func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
+	return new(Launcher).Launch(ctx, cfg)
+}
+
 // Launch starts the plugin at cfg.Path and completes the handshake. The
 // caller must Close the client.
-func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
+func (l *Launcher) Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	name := strings.TrimPrefix(filepath.Base(cfg.Path), PluginPrefix)
 	log := cfg.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	var secure *plugin.SecureConfig
 	if cfg.SHA256 != "" {
+		// Checked here rather than by go-plugin's SecureConfig, which
+		// reads the whole binary at every start (checksum.go).
 		want, err := hex.DecodeString(cfg.SHA256)
 		if err != nil || len(want) != sha256.Size {
 			return nil, fmt.Errorf("plugin %s: pinned sha256 %q is not 64 hex digits", name, cfg.SHA256)
 		}
-		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+		got, err := l.checksum(cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", name, err)
+		}
+		if subtle.ConstantTimeCompare(got[:], want) != 1 {
+			return nil, fmt.Errorf("plugin %s: %s has sha256 %x, but the config pins %s; not started", name, cfg.Path, got, cfg.SHA256)
+		}
+	} else if _, err := os.Stat(cfg.Path); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
-	if _, err := os.Stat(cfg.Path); err != nil {
+	cert, err := l.hostCertificate()
+	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
 	timeout := cfg.StartTimeout
@@ -89,7 +122,9 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	}
 
 	cmd := exec.Command(cfg.Path)
-	cmd.Env = append(os.Environ(), envLogLevel+"="+log.GetLevel().String())
+	// go-plugin adds its own variables after these (SkipHostEnv keeps it
+	// from adding the environment a second time, after ours).
+	cmd.Env = append(os.Environ(), envLogLevel+"="+log.GetLevel().String(), envClientCert+"="+string(cert.pem))
 	dieWithHost(cmd)
 	tail := &lineTail{max: 20}
 	c := &Client{name: name, cmd: cmd, tail: tail}
@@ -97,13 +132,16 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 		HandshakeConfig:  handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{}, nil)},
 		Cmd:              cmd,
-		SecureConfig:     secure,
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           log,
-		Stderr:           tail,
-		StartTimeout:     timeout,
-		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage))},
+		// AutoMTLS, with the host's end done here (mtls.go): go-plugin's
+		// own makes a new P-521 certificate at every start. go-plugin
+		// still adds the plugin's certificate as the only root.
+		TLSConfig:       hostTLS(cert),
+		Logger:          log,
+		Stderr:          tail,
+		StartTimeout:    timeout,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage))},
 	})
 	started := make(chan error, 1)
 	go func() {
@@ -120,7 +158,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	case err := <-started:
 		if err != nil {
 			c.client.Kill()
-			return nil, c.startError(err, cfg)
+			return nil, c.startError(err)
 		}
 	case <-ctx.Done():
 		c.client.Kill()
@@ -128,8 +166,9 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	}
 	info, err := pb.NewPluginClient(c.conn).Info(ctx, &pb.InfoRequest{})
 	if err != nil {
+		err = c.callError("info", ctx, err) // before Close, which would be its cause
 		c.Close()
-		return nil, c.callError("info", ctx, err)
+		return nil, err
 	}
 	c.info = info
 	return c, nil
@@ -137,16 +176,9 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
-func (c *Client) startError(err error, cfg LaunchConfig) error {
+func (c *Client) startError(err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		got := "unreadable"
-		if b, rerr := os.ReadFile(cfg.Path); rerr == nil {
-			sum := sha256.Sum256(b)
-			got = hex.EncodeToString(sum[:])
-		}
-		return fmt.Errorf("plugin %s: %s has sha256 %s, but the config pins %s; not started", c.name, cfg.Path, got, cfg.SHA256)
 	case strings.Contains(msg, "incompatible API version"):
 		theirs := "another"
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
@@ -155,6 +187,22 @@ func (c *Client) startError(err error, cfg LaunchConfig) error {
 		return fmt.Errorf("plugin %s speaks sollwert plugin protocol version %s, this sollwert speaks version %d: rebuild the plugin against a matching sdk", c.name, theirs, ProtocolVersion)
 	}
 	return fmt.Errorf("plugin %s: start: %w%s", c.name, err, c.exitDetail())
+}
+
+// hostCertificate is the certificate the host presents to the plugins it
+// starts, made at the first start and again once it is an hour old.
+func (l *Launcher) hostCertificate() (*certificate, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cert == nil || time.Since(l.cert.made) > hostCertLifetime {
+		// Valid past its last hand-out by the handshake of that start.
+		c, err := newCertificate(hostCertLifetime + time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		l.cert = c
+	}
+	return l.cert, nil
 }
 
 // Name is the plugin's name: its file name without sollwert-plugin-.

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"time"
@@ -36,12 +37,39 @@ func Serve(p Plugin) {
 		os.Exit(1)
 	}
 	go exitWithHost(log, os.Getppid())
-	plugin.Serve(&plugin.ServeConfig{
+	cfg := &plugin.ServeConfig{
 		HandshakeConfig:  handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(p, log)},
 		GRPCServer:       plugin.DefaultGRPCServer,
 		Logger:           log,
-	})
+	}
+	if err := serveAutoMTLS(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve:", err)
+		os.Exit(1)
+	}
+	plugin.Serve(cfg)
+}
+
+// serveAutoMTLS answers go-plugin's AutoMTLS with the sdk's own P-256
+// certificate (mtls.go): a TLS configuration for the server, and the
+// certificate filled into the handshake line go-plugin prints to stdout.
+// A host that asks for no TLS gets none, as from go-plugin.
+func serveAutoMTLS(cfg *plugin.ServeConfig) error {
+	tlsCfg, der, err := pluginTLS(os.Getenv(envClientCert))
+	if err != nil || tlsCfg == nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("stdout for the handshake: %w", err)
+	}
+	// go-plugin prints the handshake line with fmt.Printf, then points
+	// os.Stdout at its own stdio stream.
+	stdout := os.Stdout
+	go completeHandshakeLine(r, stdout, der)
+	os.Stdout = w
+	cfg.TLSProvider = func() (*tls.Config, error) { return tlsCfg, nil }
+	return nil
 }
 
 // envLogLevel carries the host's log level to the plugin, so a plugin

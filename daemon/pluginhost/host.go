@@ -24,7 +24,8 @@ import (
 	"github.com/sollwert/sollwert/sdk"
 )
 
-// Host finds and starts plugins.
+// Host finds and starts plugins. Use it by pointer: it keeps state
+// between starts.
 type Host struct {
 	// Dir holds the plugin binaries.
 	Dir string
@@ -32,6 +33,11 @@ type Host struct {
 	Pins map[string]string
 	// Logger receives the plugins' log lines, each under its name.
 	Logger hclog.Logger
+
+	// launcher keeps the host's TLS certificate and the checksums of
+	// pinned binaries from one start to the next (sdk.Launcher): about
+	// 13 ms of a pinned start (docs/benchmarks.md).
+	launcher sdk.Launcher
 }
 
 // Plugin is a binary found in Dir.
@@ -100,7 +106,7 @@ func (h *Host) Launch(ctx context.Context, p Plugin) (*sdk.Client, error) {
 		log = hclog.NewNullLogger()
 	}
 	// go-plugin names the plugin's log lines after its binary already.
-	return sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: h.Pins[p.Name], Logger: log})
+	return h.launcher.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: h.Pins[p.Name], Logger: log})
 }
 
 // source is a plugin seen as an sdk.Source: every call runs in a process

@@ -202,6 +202,73 @@ func TestRefusedPlugins(t *testing.T) {
 	c.Close()
 }
 
+// TestReplacedBinaryIsRefusedAfterItsChecksumWasRemembered: the host
+// remembers a pinned binary's checksum by file identity (sdk/checksum.go);
+// a binary changed afterwards must still be refused, whether a new file
+// took its path or the file was rewritten in place.
+func TestReplacedBinaryIsRefusedAfterItsChecksumWasRemembered(t *testing.T) {
+	dir := t.TempDir()
+	built := buildTestPlugin(t, t.TempDir(), "testplugin")
+	b, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := fileSHA256(built)
+	h := &Host{Dir: dir, Pins: map[string]string{}}
+	changes := map[string]func(path string) error{
+		"renamed": func(path string) error { // a new file at the same path
+			if err := os.WriteFile(path+".new", flipLast(b), 0o755); err != nil {
+				return err
+			}
+			return os.Rename(path+".new", path)
+		},
+		"inplace": func(path string) error { // same inode, same size
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt(flipLast(b), 0)
+			return err
+		},
+	}
+	for name := range changes {
+		if err := os.WriteFile(filepath.Join(dir, sdk.PluginPrefix+name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		h.Pins[name] = sum
+	}
+	// Only a file that has not changed for 3 s has its checksum remembered.
+	time.Sleep(3500 * time.Millisecond)
+	ctx := context.Background()
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			p := Plugin{Name: name, Path: filepath.Join(dir, sdk.PluginPrefix+name)}
+			for range 2 { // the second start takes the remembered checksum
+				c, err := h.Launch(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			}
+			if err := change(p.Path); err != nil {
+				t.Fatal(err)
+			}
+			_, err := h.Launch(ctx, p)
+			if err == nil || !strings.Contains(err.Error(), "but the config pins "+sum+"; not started") {
+				t.Fatalf("the changed binary was not refused: %v", err)
+			}
+			assertNoPluginProcess(t, name)
+		})
+	}
+}
+
+func flipLast(b []byte) []byte {
+	b = append([]byte(nil), b...)
+	b[len(b)-1] ^= 0xff
+	return b
+}
+
 func TestList(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildTestPlugin(t, dir, "testplugin")
