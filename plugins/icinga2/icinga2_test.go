@@ -16,7 +16,7 @@ import (
 
 const detail = `tcp/23 (telnet) is open but not allowed by rule "dmz"`
 
-func config(t *testing.T, ic *testicinga2.Icinga, extra map[string]any) json.RawMessage {
+func config(t testing.TB, ic *testicinga2.Icinga, extra map[string]any) json.RawMessage {
 	t.Helper()
 	pw := filepath.Join(t.TempDir(), "icinga.pass")
 	if err := os.WriteFile(pw, []byte(testicinga2.Password+"\n"), 0o600); err != nil {
