@@ -3,12 +3,13 @@ SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BUILT ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.built=$(BUILT)
 TEST_PKGS := ./...
 # Debian packages the tests drive for real.
-TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2
+TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2 rpm systemd
 
-.PHONY: all build examples proto test bench demo deps test-deps fmt vet clean
+.PHONY: all build examples proto package test bench demo deps test-deps fmt vet clean
 
 all: build
 
@@ -35,6 +36,24 @@ proto:
 	cd sdk/proto/pluginv1 && PATH=$(CURDIR)/bin/tools:$$PATH protoc --proto_path=. \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
+
+# package builds dist/*.deb and dist/*.rpm with pinned nfpm: the static
+# binary, the default config (never overwritten by upgrades), the systemd
+# unit and the sollwert user (packaging/).
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+ARCH ?= $(shell $(GO) env GOARCH)
+DIST ?= dist
+# Debian and RPM versions must start with a digit: a tag v1.2.3 gives
+# 1.2.3, an untagged commit 0.1.0~gitDATE.HASH (sorts before 0.1.0).
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --exact-match 2>/dev/null); \
+	if [ -n "$$v" ]; then echo "$${v#v}"; else git log -1 --format='0.1.0~git%cd.%h' --date=format:%Y%m%d 2>/dev/null || echo 0.1.0~dev; fi)
+package:
+	@$(MAKE) --no-print-directory build VERSION="$(PKG_VERSION)"
+	@test -x bin/tools/nfpm || GOBIN=$(CURDIR)/bin/tools $(GO) install $(NFPM)
+	@mkdir -p $(DIST)
+	@for p in deb rpm; do \
+		VERSION="$(PKG_VERSION)" ARCH="$(ARCH)" bin/tools/nfpm package --config packaging/nfpm.yaml --packager $$p --target $(DIST)/ || exit 1; \
+	done
 
 # deps installs missing Debian packages once (apt-get update only when needed).
 deps-%:
@@ -70,4 +89,4 @@ fmt:
 	gofmt -w $$(find . -name '*.go' -not -path './vendor/*')
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

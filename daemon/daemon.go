@@ -34,6 +34,8 @@ type Options struct {
 	// Registry receives the daemon's metrics; nil makes a private one.
 	Registry *prometheus.Registry
 	Version  string
+	Commit   string
+	Built    string
 	// StaleSweep is how often staleness is re-checked; 0 means 30s.
 	StaleSweep time.Duration
 	// Delivery tunes event delivery to sinks (the logger is set here).
@@ -414,7 +416,7 @@ func (d *Daemon) Listen() error {
 	d.httpSrv = &http.Server{
 		Handler: api.New(api.Options{
 			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier, ChatToken: chatToken,
-			Logger: d.log.Named("api"), Version: d.opts.Version,
+			Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

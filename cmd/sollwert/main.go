@@ -13,6 +13,7 @@ import (
 var (
 	version = "dev"
 	commit  = "unknown"
+	built   = "unknown" // UTC, RFC 3339
 )
 
 type command struct {
@@ -66,6 +67,6 @@ func usage(w io.Writer) {
 }
 
 func runVersion(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "sollwert %s (commit %s)\n", version, commit)
+	fmt.Fprintf(stdout, "sollwert %s (commit %s, built %s)\n", version, commit, built)
 	return 0
 }

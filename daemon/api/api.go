@@ -71,6 +71,8 @@ type Options struct {
 	Gatherer  prometheus.Gatherer
 	Logger    hclog.Logger
 	Version   string
+	Commit    string
+	Built     string
 	Now       func() time.Time
 }
 
@@ -184,7 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func tenantOf(*http.Request) string { return model.DefaultTenant }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.opts.Version})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.opts.Version, "commit": s.opts.Commit, "built": s.opts.Built})
 }
 
 func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
