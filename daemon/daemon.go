@@ -413,13 +413,15 @@ func (d *Daemon) Listen() error {
 	if err != nil {
 		return err
 	}
-	d.httpSrv = &http.Server{
-		Handler: api.New(api.Options{
-			Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier, ChatToken: chatToken,
-			Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
+	handler, err := api.New(api.Options{
+		Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier, ChatToken: chatToken,
+		Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
+	})
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	d.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return nil
 }
 

@@ -83,7 +83,7 @@ type Server struct {
 }
 
 // New builds the handler with every route.
-func New(opts Options) *Server {
+func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -114,7 +114,14 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST /v1/deviations/{id}/ack", s.ack)
 		s.mux.HandleFunc("DELETE /v1/deviations/{id}/ack", s.unack)
 	}
-	return s
+	u, err := newUI(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := u.routes(s.mux); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // AckRequest is the body of POST /v1/deviations/{id}/ack.
@@ -135,37 +142,53 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
 		return
 	}
-	if strings.TrimSpace(req.Author) == "" || strings.TrimSpace(req.Comment) == "" {
-		writeError(w, http.StatusBadRequest, errors.New("author and comment are required: say who accepts the deviation and why"))
+	ack, err := s.newAck(req)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
 		return
+	}
+	s.writeAck(w, r, ack)
+}
+
+// newAck checks an acknowledgement request, for the API and the web view.
+func (s *Server) newAck(req AckRequest) (*model.Ack, error) {
+	if strings.TrimSpace(req.Author) == "" || strings.TrimSpace(req.Comment) == "" {
+		return nil, errors.New("author and comment are required: say who accepts the deviation and why")
 	}
 	ack := &model.Ack{By: req.Author, Comment: req.Comment, Until: req.Until}
 	if req.For != "" {
 		d, err := time.ParseDuration(req.For)
 		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("for: %q is not a duration such as \"24h\"", req.For))
-			return
+			return nil, fmt.Errorf("for: %q is not a duration such as \"24h\"", req.For)
 		}
 		until := s.opts.Now().Add(d).UTC()
 		ack.Until = &until
 	}
-	s.writeAck(w, r, ack)
+	return ack, nil
 }
 
 func (s *Server) unack(w http.ResponseWriter, r *http.Request) { s.writeAck(w, r, nil) }
 
 func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, ack *model.Ack) {
 	d, err := s.opts.Acks.Acknowledge(r.Context(), tenantOf(r), r.PathValue("id"), ack)
+	if err != nil {
+		writeError(w, ackErrorStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// ackErrorStatus is the HTTP status of an Acknowledge error.
+func ackErrorStatus(err error) int {
 	switch {
 	case errors.Is(err, ingest.ErrResolved), errors.Is(err, ingest.ErrNotAcked):
-		writeError(w, http.StatusConflict, err)
+		return http.StatusConflict
 	case errors.Is(err, ingest.ErrAckEnded):
-		writeError(w, http.StatusBadRequest, err)
-	case err != nil:
-		writeStoreError(w, err)
-	default:
-		writeJSON(w, http.StatusOK, d)
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
 	}
+	return http.StatusInternalServerError
 }
 
 // listSinks shows each sink's queue, failures and, with ?dead=1, the
@@ -399,8 +422,18 @@ func (s *Server) getDeviation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	jobs, err := s.jobs(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobs)
+}
+
+// jobs lists the configured jobs with their last run.
+func (s *Server) jobs(ctx context.Context) ([]JobInfo, error) {
 	jobs := s.opts.Jobs.Jobs()
-	err := s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+	err := s.opts.Store.View(ctx, func(t *store.Txn) error {
 		for i := range jobs {
 			runs, err := t.Runs(jobs[i].Tenant, jobs[i].Name, 1)
 			if err != nil {
@@ -413,11 +446,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, jobs)
+	return jobs, err
 }
 
 func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) {

@@ -66,8 +66,12 @@ func newServer(t *testing.T, running bool) (*httptest.Server, *store.Store, time
 	}
 	acks := &ingest.Applier{Store: st, Now: func() time.Time { return now },
 		Route: func(*sdk.Event) []string { return []string{"hook"} }}
-	srv := httptest.NewServer(New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Acks: acks,
-		ChatToken: "chat-t0ken", Now: func() time.Time { return now }}))
+	h, err := New(Options{Store: st, Jobs: fakeJobs{running: map[string]bool{"lo": running}}, Acks: acks,
+		ChatToken: "chat-t0ken", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, now
 }
