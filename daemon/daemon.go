@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sollwert/sollwert/auth"
 	"github.com/sollwert/sollwert/daemon/api"
 	"github.com/sollwert/sollwert/daemon/config"
 	"github.com/sollwert/sollwert/ingest"
@@ -404,18 +407,39 @@ func (d *Daemon) Listen() error {
 	if d.listener != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", d.cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("api: listen on %s: %w", d.cfg.API.Listen, err)
-	}
-	d.listener = ln
-	chatToken, err := d.cfg.API.ChatToken()
+	cfg := d.cfg.API
+	chatToken, err := cfg.ChatToken()
 	if err != nil {
 		return err
 	}
+	var guard *auth.Guard
+	if cfg.TokensFile != "" {
+		if guard, err = auth.NewGuard(cfg.TokensFile, model.DefaultTenant, d.log.Named("auth")); err != nil {
+			return fmt.Errorf("api: %w", err)
+		}
+	}
+	tlsCfg, err := serverTLS(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
+	}
+	switch {
+	case cfg.Insecure && (tlsCfg == nil || guard == nil):
+		d.log.Warn("the API runs without TLS or without tokens because the config says insecure = true", "listen", cfg.Listen,
+			"tls", tlsCfg != nil, "tokens", guard != nil)
+	case guard == nil:
+		d.log.Info("the API takes no tokens: anyone who can reach " + cfg.Listen + " may read and acknowledge")
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	d.listener = ln
 	handler, err := api.New(api.Options{
 		Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier, ChatToken: chatToken,
-		Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
+		Guard: guard, Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
 	})
 	if err != nil {
 		ln.Close()
@@ -423,6 +447,37 @@ func (d *Daemon) Listen() error {
 	}
 	d.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return nil
+}
+
+// serverTLS is the API's TLS configuration; nil serves plain HTTP.
+// Certificates are read again at every handshake, so a renewed pair on
+// disk takes effect without a restart.
+func serverTLS(cfg config.API) (*tls.Config, error) {
+	if cfg.TLSCertFile == "" {
+		return nil, nil
+	}
+	if _, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+		return nil, fmt.Errorf("api: TLS certificate: %w", err)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("api: TLS certificate: %w", err)
+		}
+		return &cert, nil
+	}}
+	if cfg.ClientCAFile != "" {
+		pem, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("api: client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("api: client_ca_file %s: no PEM certificate in it", cfg.ClientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // Addr is the API's bound address.

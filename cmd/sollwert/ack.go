@@ -21,7 +21,8 @@ import (
 func runAck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	base := fs.String("url", "http://127.0.0.1:7400", "daemon API base URL")
+	client := addClientFlags(fs)
+	base := &client.base
 	comment := fs.String("comment", "", "why the deviation is accepted (required)")
 	author := fs.String("author", os.Getenv("USER"), "who accepts it")
 	forDur := fs.Duration("for", 0, "how long the acknowledgement holds, e.g. 24h (default: until resolved)")
@@ -65,7 +66,7 @@ func runAck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert ack:", err)
 		return 1

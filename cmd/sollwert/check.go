@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -20,7 +21,8 @@ import (
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	base := fs.String("url", "http://127.0.0.1:7400", "daemon API base URL")
+	client := addClientFlags(fs)
+	base := &client.base
 	host := fs.String("host", "", "only deviations of this address or CIDR")
 	fs.StringVar(host, "H", "", "short for --host")
 	rule := fs.String("rule", "", "only deviations of this expect block")
@@ -77,7 +79,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - %v\n", err)
 		return int(check.Unknown)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.do(req)
 	if err != nil {
 		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - cannot reach sollwert at %s: %v\n", *base, err)
 		return int(check.Unknown)
@@ -89,6 +91,12 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return int(check.Unknown)
 	}
 	status, ok := check.ParseStatus(resp.Header.Get(api.HeaderCheckStatus))
+	if !ok && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) {
+		var e struct{ Error string }
+		_ = json.Unmarshal(body, &e)
+		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - %s refused the check: HTTP %d: %s (--token-file or $SOLLWERT_TOKEN)\n", *base, resp.StatusCode, e.Error)
+		return int(check.Unknown)
+	}
 	if !ok {
 		fmt.Fprintf(stdout, "SOLLWERT UNKNOWN - %s answered HTTP %d without a check status; is it sollwert?\n", *base, resp.StatusCode)
 		return int(check.Unknown)

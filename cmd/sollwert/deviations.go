@@ -18,7 +18,8 @@ import (
 func runDeviations(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("deviations", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	base := fs.String("url", "http://127.0.0.1:7400", "daemon API base URL")
+	client := addClientFlags(fs)
+	base := &client.base
 	state := fs.String("state", "", "active (default), all, open, acknowledged, resolved")
 	severity := fs.String("severity", "", "info, warning, critical")
 	host := fs.String("host", "", "address or CIDR")
@@ -40,7 +41,7 @@ func runDeviations(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sollwert deviations:", err)
 		return 2
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert deviations:", err)
 		return 1

@@ -30,6 +30,7 @@ func commands() []command {
 		{"rules", "rules validate: check a configuration and exit", runRules},
 		{"deviations", "list deviations from a running daemon", runDeviations},
 		{"ack", "acknowledge a deviation (or --remove the acknowledgement)", runAck},
+		{"token", "token create|list|revoke: API tokens in the tokens file", runToken},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
 		{"version", "print the version", runVersion},
 	}

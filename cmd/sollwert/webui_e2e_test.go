@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,12 +84,27 @@ func TestWebViewInChromium(t *testing.T) {
 	}
 	e.writeConfig(fmt.Sprintf("plugin_dir = %q\n", plugins) + loopbackJob("lo", fmt.Sprintf("%d,%d", allowed, rogue), "") + expectBlock(allowed) +
 		fmt.Sprintf("job \"inventory\" {\n  source = \"hostsfile\"\n  schedule = \"@every 1h\"\n  file = %q\n}\n", inventory))
-	e.start()
-	e.runJob("lo")
-	if run := e.runJob("inventory"); run.Status != model.RunSucceeded {
-		t.Fatalf("inventory run: %+v", run)
+	// Tokens on: the view asks for one, the API calls below carry one.
+	tokens := filepath.Join(e.dir, "tokens.json")
+	cfg, _ := os.ReadFile(e.cfgPath)
+	cfg = bytes.Replace(cfg, []byte(fmt.Sprintf("api { listen = %q }", e.api)), []byte(fmt.Sprintf("api {\n  listen = %q\n  tokens_file = %q\n}", e.api, tokens)), 1)
+	if err := os.WriteFile(e.cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	devs := e.deviations("")
+	admin := e.token(t, "admin", "admin", "*")
+	ops := e.token(t, "ops", "read,ack", "default")
+	e.start()
+	for _, job := range []string{"lo", "inventory"} {
+		if code := e.call(t, "POST", "/v1/jobs/"+job+"/run", admin); code != 202 {
+			t.Fatalf("run %s: HTTP %d", job, code)
+		}
+		waitFor(t, func() bool {
+			var runs []model.Run
+			return e.getAs(t, "/v1/jobs/"+job+"/runs", admin, &runs) == 200 && len(runs) == 1 && runs[0].Status == model.RunSucceeded
+		})
+	}
+	var devs []model.Deviation
+	e.getAs(t, "/v1/deviations", admin, &devs)
 	if len(devs) != 1 {
 		t.Fatalf("deviations %+v", devs)
 	}
@@ -101,15 +119,28 @@ func TestWebViewInChromium(t *testing.T) {
 		}
 		return s
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(row))); err != nil {
-		t.Fatalf("deviations page: %v", err)
+	// Not logged in: the login form, then the page asked for.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(css(`input[name="token"]`))); err != nil {
+		t.Fatalf("login form: %v", err)
+	}
+	screenshot(t, ctx, "login")
+	err := chromedp.Do(ctx,
+		chromedp.SendKeys(css(`input[name="token"]`), "swt_wrong"),
+		chromedp.Click(css(`form.login button`)),
+		chromedp.WaitVisible(css(`p.error`)),
+		chromedp.SendKeys(css(`input[name="token"]`), ops),
+		chromedp.Click(css(`form.login button`)),
+		chromedp.WaitVisible(css(row)),
+	)
+	if err != nil {
+		t.Fatalf("log in: %v", err)
 	}
 	if got := text(row); !strings.Contains(got, fmt.Sprintf("tcp/%d", rogue)) || !strings.Contains(got, "critical") {
 		t.Fatalf("the row reads %q", got)
 	}
 	screenshot(t, ctx, "deviations")
 
-	err := chromedp.Do(ctx,
+	err = chromedp.Do(ctx,
 		chromedp.SendKeys(css(row+` input[name="author"]`), "alice"),
 		chromedp.SendKeys(css(row+` input[name="comment"]`), "change 4711"),
 		chromedp.Click(css(row+` button[type="submit"]`)),
@@ -124,7 +155,7 @@ func TestWebViewInChromium(t *testing.T) {
 	}
 	screenshot(t, ctx, "deviations-acknowledged")
 	var d model.Deviation
-	e.get("/v1/deviations/"+devs[0].ID, &d)
+	e.getAs(t, "/v1/deviations/"+devs[0].ID, admin, &d)
 	if d.State != model.StateAcknowledged || d.Ack == nil || d.Ack.By != "alice" {
 		t.Fatalf("the API says %+v", d)
 	}
@@ -152,4 +183,22 @@ func TestWebViewInChromium(t *testing.T) {
 		}
 		screenshot(t, ctx, p.name)
 	}
+}
+
+// getAs GETs path with a token and decodes the answer.
+func (e *env) getAs(t *testing.T, path, token string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.api+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 && into != nil {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	return resp.StatusCode
 }

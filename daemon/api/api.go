@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sollwert/sollwert/auth"
 	"github.com/sollwert/sollwert/check"
 	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
@@ -68,12 +69,15 @@ type Options struct {
 	Acks  Acker        // nil: deviations cannot be acknowledged
 	// ChatToken is the slash-command token; "" leaves /v1/chat/command off.
 	ChatToken string
-	Gatherer  prometheus.Gatherer
-	Logger    hclog.Logger
-	Version   string
-	Commit    string
-	Built     string
-	Now       func() time.Time
+	// Guard checks tokens; nil: no authentication (loopback only, see
+	// the daemon's listen checks).
+	Guard    *auth.Guard
+	Gatherer prometheus.Gatherer
+	Logger   hclog.Logger
+	Version  string
+	Commit   string
+	Built    string
+	Now      func() time.Time
 }
 
 // Server is the HTTP handler.
@@ -91,28 +95,34 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux()}
+	// Every route names the scope it needs; with a Guard, a request
+	// without a token that holds it goes no further.
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	if opts.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+		s.route("GET /metrics", auth.Admin, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	}
-	s.mux.HandleFunc("GET /v1/assets", s.listAssets)
-	s.mux.HandleFunc("GET /v1/assets/{id}", s.getAsset)
-	s.mux.HandleFunc("GET /v1/assets/{id}/history", s.assetHistory)
-	s.mux.HandleFunc("GET /v1/deviations", s.listDeviations)
-	s.mux.HandleFunc("GET /v1/deviations/{id}", s.getDeviation)
-	s.mux.HandleFunc("GET /v1/jobs", s.listJobs)
-	s.mux.HandleFunc("GET /v1/jobs/{name}/runs", s.jobRuns)
-	s.mux.HandleFunc("POST /v1/jobs/{name}/run", s.runJob)
-	s.mux.HandleFunc("GET /v1/check", s.check)
+	s.route("GET /v1/assets", auth.Read, s.listAssets)
+	s.route("GET /v1/assets/{id}", auth.Read, s.getAsset)
+	s.route("GET /v1/assets/{id}/history", auth.Read, s.assetHistory)
+	s.route("GET /v1/deviations", auth.Read, s.listDeviations)
+	s.route("GET /v1/deviations/{id}", auth.Read, s.getDeviation)
+	s.route("GET /v1/jobs", auth.Read, s.listJobs)
+	s.route("GET /v1/jobs/{name}/runs", auth.Read, s.jobRuns)
+	s.route("POST /v1/jobs/{name}/run", auth.Run, s.runJob)
+	s.route("GET /v1/check", auth.Read, s.check)
 	if opts.Sinks != nil {
-		s.mux.HandleFunc("GET /v1/sinks", s.listSinks)
+		s.route("GET /v1/sinks", auth.Read, s.listSinks)
 	}
 	if opts.ChatToken != "" {
-		s.mux.HandleFunc("POST /v1/chat/command", s.chatCommand)
+		// Mattermost and Slack authenticate with the command's own token
+		// (checked in chatCommand); it acts on the default tenant.
+		s.mux.HandleFunc("POST /v1/chat/command", func(w http.ResponseWriter, r *http.Request) {
+			s.chatCommand(w, r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{Token: "chat", Tenant: model.DefaultTenant})))
+		})
 	}
 	if opts.Acks != nil {
-		s.mux.HandleFunc("POST /v1/deviations/{id}/ack", s.ack)
-		s.mux.HandleFunc("DELETE /v1/deviations/{id}/ack", s.unack)
+		s.route("POST /v1/deviations/{id}/ack", auth.Ack, s.ack)
+		s.route("DELETE /v1/deviations/{id}/ack", auth.Ack, s.unack)
 	}
 	u, err := newUI(s)
 	if err != nil {
@@ -204,9 +214,21 @@ func (s *Server) listSinks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// tenant is fixed until tenants and tokens arrive; every read is already
-// scoped by it.
-func tenantOf(*http.Request) string { return model.DefaultTenant }
+// route registers an API handler behind the scope it needs.
+func (s *Server) route(pattern string, scope auth.Scope, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.opts.Guard.Require(scope, h, func(w http.ResponseWriter, _ *http.Request, d *auth.Denial) {
+		writeError(w, d.Code, d)
+	}))
+}
+
+// tenantOf is the tenant a request acts for, as its token allows; every
+// read and write is scoped by it.
+func tenantOf(r *http.Request) string {
+	if p, ok := auth.From(r.Context()); ok && p.Tenant != "" {
+		return p.Tenant
+	}
+	return model.DefaultTenant
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.opts.Version, "commit": s.opts.Commit, "built": s.opts.Built})

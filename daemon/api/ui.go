@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sollwert/sollwert/auth"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/store"
@@ -49,7 +50,7 @@ func newUI(s *Server) (*ui, error) {
 		"ackArgs":  func(d model.Deviation, back string) ackForm { return ackForm{D: d, Back: back} },
 	}
 	u := &ui{s: s, pages: map[string]*template.Template{}, csrf: http.NewCrossOriginProtection()}
-	for _, page := range []string{"deviations", "assets", "asset", "jobs", "job", "status"} {
+	for _, page := range []string{"deviations", "assets", "asset", "jobs", "job", "status", "login"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(uiFiles, "ui/layout.html", "ui/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web view: template %s: %w", page, err)
@@ -63,22 +64,82 @@ func (u *ui) routes(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusFound)
 	})
-	mux.HandleFunc("GET /ui/{$}", u.deviations)
-	mux.HandleFunc("GET /ui/assets", u.assets)
-	mux.HandleFunc("GET /ui/assets/{id}", u.asset)
-	mux.HandleFunc("GET /ui/jobs", u.jobs)
-	mux.HandleFunc("GET /ui/jobs/{name}", u.job)
-	mux.HandleFunc("GET /ui/status", u.status)
+	read := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, u.s.opts.Guard.Require(auth.Read, h, u.denied))
+	}
+	read("GET /ui/{$}", u.deviations)
+	read("GET /ui/assets", u.assets)
+	read("GET /ui/assets/{id}", u.asset)
+	read("GET /ui/jobs", u.jobs)
+	read("GET /ui/jobs/{name}", u.job)
+	read("GET /ui/status", u.status)
 	static, err := fs.Sub(uiFiles, "ui")
 	if err != nil {
 		return err
 	}
 	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /ui/login", u.loginForm)
+	mux.Handle("POST /ui/login", u.csrf.Handler(http.HandlerFunc(u.login)))
+	mux.Handle("POST /ui/logout", u.csrf.Handler(http.HandlerFunc(u.logout)))
 	if u.s.opts.Acks != nil {
-		mux.Handle("POST /ui/deviations/{id}/ack", u.csrf.Handler(http.HandlerFunc(u.ack)))
-		mux.Handle("POST /ui/deviations/{id}/unack", u.csrf.Handler(http.HandlerFunc(u.ack)))
+		mux.Handle("POST /ui/deviations/{id}/ack", u.csrf.Handler(u.s.opts.Guard.Require(auth.Ack, http.HandlerFunc(u.ack), u.denied)))
+		mux.Handle("POST /ui/deviations/{id}/unack", u.csrf.Handler(u.s.opts.Guard.Require(auth.Ack, http.HandlerFunc(u.ack), u.denied)))
 	}
 	return nil
+}
+
+// denied sends a viewer without a token to the login form, and shows
+// one whose token does not reach far enough why.
+func (u *ui) denied(w http.ResponseWriter, r *http.Request, d *auth.Denial) {
+	if d.Code == http.StatusUnauthorized {
+		next := r.URL.RequestURI()
+		if r.Method != http.MethodGet {
+			next = safeBack(r.FormValue("back"))
+		}
+		http.Redirect(w, r, "/ui/login?"+url.Values{"next": {next}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	u.fail(w, r, d.Code, d)
+}
+
+type loginPage struct {
+	Next string
+	Off  bool
+}
+
+func (u *ui) loginForm(w http.ResponseWriter, r *http.Request) {
+	u.render(w, r, "login", "Log in", http.StatusOK, loginPage{Next: safeBack(r.URL.Query().Get("next")), Off: u.s.opts.Guard == nil})
+}
+
+// login checks the token typed into the form and keeps it in a cookie
+// that only this server's web view reads (HttpOnly, SameSite=Strict).
+func (u *ui) login(w http.ResponseWriter, r *http.Request) {
+	next := safeBack(r.FormValue("next"))
+	secret := strings.TrimSpace(r.FormValue("token"))
+	if u.s.opts.Guard == nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	if !u.s.opts.Guard.Valid(r, secret) {
+		http.Redirect(w, r, "/ui/login?"+url.Values{"next": {next}, "error": {"that token is not valid"}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: secret, Path: "/ui/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 12 * 3600})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/ui/", HttpOnly: true, MaxAge: -1})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+// safeBack keeps redirects on this server's web view.
+func safeBack(p string) string {
+	if !strings.HasPrefix(p, "/ui/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return "/ui/"
+	}
+	return p
 }
 
 // ackForm is what the acknowledge buttons need.
@@ -94,12 +155,14 @@ type page struct {
 	Version string
 	Flash   string
 	Error   string
-	Data    any
+	// Auth is on: the header offers to log out.
+	Auth bool
+	Data any
 }
 
 func (u *ui) render(w http.ResponseWriter, r *http.Request, name, title string, code int, data any) {
 	p := page{Title: title, Nav: name, Version: u.s.opts.Version, Data: data,
-		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error")}
+		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"), Auth: u.s.opts.Guard != nil}
 	var b strings.Builder
 	if err := u.pages[name].Execute(&b, p); err != nil {
 		u.s.opts.Logger.Error("web view", "page", name, "error", err)
@@ -189,10 +252,7 @@ func (u *ui) deviations(w http.ResponseWriter, r *http.Request) {
 // ack serves the buttons of the deviations and asset pages, then sends
 // the viewer back where the form came from (a path on this server only).
 func (u *ui) ack(w http.ResponseWriter, r *http.Request) {
-	back := r.FormValue("back")
-	if !strings.HasPrefix(back, "/ui/") || strings.HasPrefix(back, "//") {
-		back = "/ui/"
-	}
+	back := safeBack(r.FormValue("back"))
 	var ack *model.Ack
 	if strings.HasSuffix(r.URL.Path, "/ack") {
 		var err error

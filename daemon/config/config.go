@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,6 +66,14 @@ func (c *Config) Pins() map[string]string {
 // API configures the HTTP API.
 type API struct {
 	Listen string
+	// TokensFile holds the API tokens (hashed; `sollwert token` writes
+	// it). Set, every route but /healthz needs a token.
+	TokensFile string
+	// TLSCertFile and TLSKeyFile serve HTTPS; ClientCAFile also requires
+	// client certificates signed by that CA.
+	TLSCertFile, TLSKeyFile, ClientCAFile string
+	// Insecure allows listening beyond loopback without TLS and tokens.
+	Insecure bool
 	// ChatTokenFile or ChatTokenEnv hold the token Mattermost or Slack
 	// sends with slash commands; neither set: no /v1/chat/command.
 	ChatTokenFile, ChatTokenEnv string
@@ -309,7 +319,8 @@ func (d *decoder) strList(a *hcl.Attribute) ([]string, []hcl.Range, bool) {
 }
 
 func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
-	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "chat_token_file"}, {Name: "chat_token_env"}}})
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "chat_token_file"}, {Name: "chat_token_env"},
+		{Name: "tokens_file"}, {Name: "tls_cert_file"}, {Name: "tls_key_file"}, {Name: "client_ca_file"}, {Name: "insecure"}}})
 	if diags.HasErrors() {
 		d.add(diags...)
 		return
@@ -318,6 +329,47 @@ func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
 		if s, ok := d.str(a); ok {
 			api.Listen = s
 		}
+	}
+	for name, into := range map[string]*string{"tokens_file": &api.TokensFile, "tls_cert_file": &api.TLSCertFile,
+		"tls_key_file": &api.TLSKeyFile, "client_ca_file": &api.ClientCAFile} {
+		a := content.Attributes[name]
+		if a == nil {
+			continue
+		}
+		s, ok := d.str(a)
+		if !ok {
+			continue
+		}
+		if s != "" && !filepath.IsAbs(s) {
+			s = filepath.Join(filepath.Dir(a.Expr.Range().Filename), s)
+		}
+		// A tokens file may not exist yet (`sollwert token create` makes
+		// it); certificates must.
+		if name != "tokens_file" {
+			if _, err := os.Stat(s); err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid "+name, err.Error()))
+			}
+		}
+		*into = s
+	}
+	if a := content.Attributes["insecure"]; a != nil {
+		if v, ok := d.value(a); ok {
+			if v.Type() != cty.Bool {
+				d.add(errorAt(a.Expr.Range(), "Invalid insecure", "must be true or false"))
+			} else {
+				api.Insecure = v.True()
+			}
+		}
+	}
+	if (api.TLSCertFile == "") != (api.TLSKeyFile == "") {
+		d.add(errorAt(b.DefRange, "Invalid api block", "set both tls_cert_file and tls_key_file, or neither"))
+	}
+	if api.ClientCAFile != "" && api.TLSCertFile == "" {
+		d.add(errorAt(b.DefRange, "Invalid api block", "client_ca_file needs tls_cert_file and tls_key_file"))
+	}
+	if a := content.Attributes["listen"]; a != nil && !api.Insecure && !loopback(api.Listen) && (api.TLSCertFile == "" || api.TokensFile == "") {
+		d.add(errorAt(a.Expr.Range(), "Insecure api listen address",
+			fmt.Sprintf("%q is reachable beyond this machine: set tls_cert_file, tls_key_file and tokens_file, or insecure = true if something else protects it", api.Listen)))
 	}
 	if a := content.Attributes["chat_token_file"]; a != nil {
 		if s, ok := d.str(a); ok {
@@ -338,6 +390,20 @@ func (d *decoder) decodeAPI(b *hcl.Block, api *API) {
 	if api.ChatTokenFile != "" && api.ChatTokenEnv != "" {
 		d.add(errorAt(b.DefRange, "Invalid api block", "set chat_token_file or chat_token_env, not both"))
 	}
+}
+
+// loopback reports whether a listen address only accepts connections
+// from this machine.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // ChatToken reads the slash-command token; "" when none is configured.

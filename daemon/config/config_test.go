@@ -85,6 +85,11 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 		{"fact with match and equals", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"x\" {\n  match = \"a\"\n  equals = \"b\"\n }\n}\n", "c.hcl:6:3: Invalid fact: set match or equals, not both"},
 		{"fact without a test", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"x\" {\n }\n}\n", "c.hcl:4:2: Invalid fact"},
 		{"duplicate fact", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n fact \"x\" {\n  equals = \"a\"\n }\n fact \"x\" {\n  equals = \"b\"\n }\n}\n", "c.hcl:7:2: Duplicate fact"},
+		{"api beyond loopback without tls or tokens", head + "api {\n listen = \"0.0.0.0:7400\"\n}\n", "c.hcl:3:11: Insecure api listen address"},
+		{"api on all addresses by port only", head + "api {\n listen = \":7400\"\n}\n", "Insecure api listen address"},
+		{"tls cert without key", head + "api {\n tls_cert_file = \"config_test.go\"\n}\n", "set both tls_cert_file and tls_key_file"},
+		{"tls cert that does not exist", head + "api {\n tls_cert_file = \"/nonexistent/api.crt\"\n tls_key_file = \"config_test.go\"\n}\n", "c.hcl:3:18: Invalid tls_cert_file"},
+		{"insecure not a bool", head + "api {\n insecure = \"yes\"\n}\n", "c.hcl:3:13: Invalid insecure"},
 		{"bad interface pattern", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n interfaces_up = [\"eth0\", \"Gi[0\"]\n}\n", "c.hcl:4:27: Invalid interface pattern in interfaces_up"},
 	}
 	for _, c := range cases {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// apiClient is how the commands that talk to a running daemon (check,
+// deviations, ack) reach it: its URL, a token and, for HTTPS with a
+// private CA, that CA.
+type apiClient struct {
+	base, tokenFile, caFile string
+}
+
+func addClientFlags(fs *flag.FlagSet) *apiClient {
+	c := &apiClient{}
+	fs.StringVar(&c.base, "url", "http://127.0.0.1:7400", "daemon API base URL")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding an API token (default: $SOLLWERT_TOKEN)")
+	fs.StringVar(&c.caFile, "ca-file", "", "CA certificate that signed the daemon's TLS certificate")
+	return c
+}
+
+// client returns an HTTP client and the token to send ("" for none).
+func (c *apiClient) client() (*http.Client, string, error) {
+	token := os.Getenv("SOLLWERT_TOKEN")
+	if c.tokenFile != "" {
+		b, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if c.caFile == "" {
+		return http.DefaultClient, token, nil
+	}
+	pem, err := os.ReadFile(c.caFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, "", fmt.Errorf("ca-file %s: no PEM certificate in it", c.caFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, token, nil
+}
+
+// do sends req with the token.
+func (c *apiClient) do(req *http.Request) (*http.Response, error) {
+	hc, token, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return hc.Do(req)
+}
