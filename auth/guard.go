@@ -60,6 +60,10 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 // Guard checks bearer tokens against a tokens file. A nil *Guard lets
 // everything through as the default tenant: authentication is off.
 type Guard struct {
+	// FailureLimit is how many failed logins one client may make per
+	// minute before it gets 429 (default 10).
+	FailureLimit int
+
 	path          string
 	defaultTenant string
 	log           hclog.Logger
@@ -228,7 +232,11 @@ func (g *Guard) blocked(client string) time.Duration {
 		delete(g.failures, client)
 		return 0
 	}
-	if f.n >= maxFailures {
+	limit := g.FailureLimit
+	if limit <= 0 {
+		limit = maxFailures
+	}
+	if f.n >= limit {
 		return left
 	}
 	return 0

@@ -53,7 +53,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithNumCompactors(2).
 		WithCompression(options.None)
 	if opts.InMemory {
-		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+		// In memory there is no value log: every value stays in the LSM
+		// tree, so the threshold must admit the largest record (Badger
+		// refuses bigger values, and v4.9.6 panics formatting that error).
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("").WithValueThreshold(1 << 20)
 	} else {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: create data dir: %w", err)

@@ -19,7 +19,11 @@ type apiClient struct {
 
 func addClientFlags(fs *flag.FlagSet) *apiClient {
 	c := &apiClient{}
-	fs.StringVar(&c.base, "url", "http://127.0.0.1:7400", "daemon API base URL")
+	base := os.Getenv("SOLLWERT_URL")
+	if base == "" {
+		base = "http://127.0.0.1:7400"
+	}
+	fs.StringVar(&c.base, "url", base, "daemon API base URL (default $SOLLWERT_URL or http://127.0.0.1:7400)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding an API token (default: $SOLLWERT_TOKEN)")
 	fs.StringVar(&c.caFile, "ca-file", "", "CA certificate that signed the daemon's TLS certificate")
 	return c

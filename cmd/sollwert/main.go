@@ -31,7 +31,9 @@ func commands() []command {
 		{"deviations", "list deviations from a running daemon", runDeviations},
 		{"ack", "acknowledge a deviation (or --remove the acknowledgement)", runAck},
 		{"token", "token create|list|revoke: API tokens in the tokens file", runToken},
+		{"inventory", "Ansible inventory script: --list, --host H", runInventory},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
+		{"diff", "what changed between two nmap XML scans (like ndiff; --json)", runDiff},
 		{"version", "print the version", runVersion},
 	}
 }

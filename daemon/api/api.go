@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sollwert/sollwert/auth"
 	"github.com/sollwert/sollwert/check"
+	"github.com/sollwert/sollwert/export"
 	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/notifier"
@@ -82,9 +83,21 @@ type Options struct {
 
 // Server is the HTTP handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts   Options
+	mux    *http.ServeMux
+	routes []Route
 }
+
+// Route is one route and the scope it needs; "" for the few that need no
+// token (liveness, the login form, static files, the slash command with
+// its own token).
+type Route struct {
+	Pattern string
+	Scope   auth.Scope
+}
+
+// Routes lists every route, so a test can walk them all.
+func (s *Server) Routes() []Route { return s.routes }
 
 // New builds the handler with every route.
 func New(opts Options) (*Server, error) {
@@ -97,7 +110,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, mux: http.NewServeMux()}
 	// Every route names the scope it needs; with a Guard, a request
 	// without a token that holds it goes no further.
-	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.public("GET /healthz", http.HandlerFunc(s.healthz))
 	if opts.Gatherer != nil {
 		s.route("GET /metrics", auth.Admin, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	}
@@ -110,15 +123,17 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/jobs/{name}/runs", auth.Read, s.jobRuns)
 	s.route("POST /v1/jobs/{name}/run", auth.Run, s.runJob)
 	s.route("GET /v1/check", auth.Read, s.check)
+	s.route("GET /v1/inventory/ansible", auth.Read, s.ansibleInventory)
+	s.route("GET /v1/sd/prometheus", auth.Read, s.prometheusSD)
 	if opts.Sinks != nil {
 		s.route("GET /v1/sinks", auth.Read, s.listSinks)
 	}
 	if opts.ChatToken != "" {
 		// Mattermost and Slack authenticate with the command's own token
 		// (checked in chatCommand); it acts on the default tenant.
-		s.mux.HandleFunc("POST /v1/chat/command", func(w http.ResponseWriter, r *http.Request) {
+		s.public("POST /v1/chat/command", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.chatCommand(w, r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{Token: "chat", Tenant: model.DefaultTenant})))
-		})
+		}))
 	}
 	if opts.Acks != nil {
 		s.route("POST /v1/deviations/{id}/ack", auth.Ack, s.ack)
@@ -128,7 +143,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := u.routes(s.mux); err != nil {
+	if err := u.routes(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -216,9 +231,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // route registers an API handler behind the scope it needs.
 func (s *Server) route(pattern string, scope auth.Scope, h http.HandlerFunc) {
-	s.mux.Handle(pattern, s.opts.Guard.Require(scope, h, func(w http.ResponseWriter, _ *http.Request, d *auth.Denial) {
-		writeError(w, d.Code, d)
-	}))
+	s.guarded(pattern, scope, h, func(w http.ResponseWriter, _ *http.Request, d *auth.Denial) { writeError(w, d.Code, d) })
+}
+
+// public registers a route that needs no token. Every route goes through
+// public or guarded, so Routes is complete.
+func (s *Server) public(pattern string, h http.Handler) {
+	s.routes = append(s.routes, Route{Pattern: pattern})
+	s.mux.Handle(pattern, h)
+}
+
+// guarded registers h behind scope.
+func (s *Server) guarded(pattern string, scope auth.Scope, h http.Handler, denied func(http.ResponseWriter, *http.Request, *auth.Denial)) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Scope: scope})
+	s.mux.Handle(pattern, s.opts.Guard.Require(scope, h, denied))
 }
 
 // tenantOf is the tenant a request acts for, as its token allows; every
@@ -276,6 +302,55 @@ func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
 }
 
 var errStop = errors.New("stop")
+
+func (s *Server) allAssets(ctx context.Context, tenant string) ([]model.Asset, error) {
+	var out []model.Asset
+	err := s.opts.Store.View(ctx, func(t *store.Txn) error {
+		return t.ForEachAsset(tenant, func(a *model.Asset) error {
+			out = append(out, *a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ansibleInventory answers an inventory script: the whole inventory, or
+// with ?host= the variables of one host.
+func (s *Server) ansibleInventory(w http.ResponseWriter, r *http.Request) {
+	assets, err := s.allAssets(r.Context(), tenantOf(r))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if host := r.URL.Query().Get("host"); host != "" {
+		for i := range assets {
+			if export.HostName(&assets[i]) == host {
+				writeJSON(w, http.StatusOK, export.HostVars(&assets[i]))
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{})
+		return
+	}
+	writeJSON(w, http.StatusOK, export.Ansible(assets))
+}
+
+// prometheusSD is Prometheus' HTTP service discovery: the full list of
+// target groups at every poll, [] when there is none.
+func (s *Server) prometheusSD(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	sel, err := export.ParseSelector(q.Get("service"), q.Get("port"), q.Get("protocol"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	assets, err := s.allAssets(r.Context(), tenantOf(r))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, export.Prometheus(assets, sel))
+}
 
 // findAsset accepts an asset id or one of its IP addresses.
 func findAsset(t *store.Txn, tenant, ref string) (*model.Asset, error) {

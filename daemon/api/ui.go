@@ -60,13 +60,11 @@ func newUI(s *Server) (*ui, error) {
 	return u, nil
 }
 
-func (u *ui) routes(mux *http.ServeMux) error {
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+func (u *ui) routes() error {
+	u.s.public("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusFound)
-	})
-	read := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, u.s.opts.Guard.Require(auth.Read, h, u.denied))
-	}
+	}))
+	read := func(pattern string, h http.HandlerFunc) { u.s.guarded(pattern, auth.Read, h, u.denied) }
 	read("GET /ui/{$}", u.deviations)
 	read("GET /ui/assets", u.assets)
 	read("GET /ui/assets/{id}", u.asset)
@@ -77,13 +75,14 @@ func (u *ui) routes(mux *http.ServeMux) error {
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /ui/login", u.loginForm)
-	mux.Handle("POST /ui/login", u.csrf.Handler(http.HandlerFunc(u.login)))
-	mux.Handle("POST /ui/logout", u.csrf.Handler(http.HandlerFunc(u.logout)))
+	u.s.public("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(static)))
+	u.s.public("GET /ui/login", http.HandlerFunc(u.loginForm))
+	u.s.public("POST /ui/login", u.csrf.Handler(http.HandlerFunc(u.login)))
+	u.s.public("POST /ui/logout", u.csrf.Handler(http.HandlerFunc(u.logout)))
 	if u.s.opts.Acks != nil {
-		mux.Handle("POST /ui/deviations/{id}/ack", u.csrf.Handler(u.s.opts.Guard.Require(auth.Ack, http.HandlerFunc(u.ack), u.denied)))
-		mux.Handle("POST /ui/deviations/{id}/unack", u.csrf.Handler(u.s.opts.Guard.Require(auth.Ack, http.HandlerFunc(u.ack), u.denied)))
+		// A cross-origin post is refused even with a valid cookie.
+		u.s.guarded("POST /ui/deviations/{id}/ack", auth.Ack, u.csrf.Handler(http.HandlerFunc(u.ack)), u.denied)
+		u.s.guarded("POST /ui/deviations/{id}/unack", auth.Ack, u.csrf.Handler(http.HandlerFunc(u.ack)), u.denied)
 	}
 	return nil
 }
