@@ -101,7 +101,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	delivery := opts.Delivery
 	delivery.Logger = opts.Logger.Named("sink")
-	delivery.Active = func(ctx context.Context) ([]sdk.Event, error) { return activeEvents(ctx, st) }
+	delivery.Active = func(ctx context.Context) ([]sdk.Event, error) {
+		d.mu.RLock()
+		tenants := d.cfg.Tenants
+		d.mu.RUnlock()
+		return activeEvents(ctx, st, tenants)
+	}
 	d.notifier = notifier.New(st, delivery)
 	if err := opts.Registry.Register(notifierCollector{d.notifier}); err != nil {
 		st.Close()
@@ -176,16 +181,26 @@ func Validate(ctx context.Context, cfg *config.Config, sources SourceFinder, log
 // activeEvents describes every active deviation as it stands, with the
 // counts of its host's active deviations, for sinks that must be reminded
 // (Alertmanager, Icinga 2).
-func activeEvents(ctx context.Context, st *store.Store) ([]sdk.Event, error) {
+func activeEvents(ctx context.Context, st *store.Store, tenants []string) ([]sdk.Event, error) {
 	now := time.Now().UTC()
+	if len(tenants) == 0 {
+		tenants = []string{model.DefaultTenant}
+	}
 	byAsset := map[string][]model.Deviation{}
 	err := st.View(ctx, func(t *store.Txn) error {
-		return t.ForEachDeviation(model.DefaultTenant, func(d *model.Deviation) error {
-			if d.Active() {
-				byAsset[d.AssetID] = append(byAsset[d.AssetID], *d)
+		for _, tenant := range tenants {
+			err := t.ForEachDeviation(tenant, func(d *model.Deviation) error {
+				if d.Active() {
+					k := d.Tenant + "\x00" + d.AssetID
+					byAsset[k] = append(byAsset[k], *d)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

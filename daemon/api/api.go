@@ -519,17 +519,20 @@ func (s *Server) getDeviation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	jobs, err := s.jobs(r.Context())
+	jobs, err := s.jobs(r.Context(), tenantOf(r))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	if jobs == nil {
+		jobs = []JobInfo{}
+	}
 	writeJSON(w, http.StatusOK, jobs)
 }
 
-// jobs lists the configured jobs with their last run.
-func (s *Server) jobs(ctx context.Context) ([]JobInfo, error) {
-	jobs := s.opts.Jobs.Jobs()
+// jobs lists a tenant's jobs with their last run.
+func (s *Server) jobs(ctx context.Context, tenant string) ([]JobInfo, error) {
+	jobs := s.tenantJobs(tenant)
 	err := s.opts.Store.View(ctx, func(t *store.Txn) error {
 		for i := range jobs {
 			runs, err := t.Runs(jobs[i].Tenant, jobs[i].Name, 1)
@@ -553,7 +556,7 @@ func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if !s.knownJob(name) {
+	if !s.knownJob(r, name) {
 		writeError(w, http.StatusNotFound, errors.New("unknown job "+strconv.Quote(name)))
 		return
 	}
@@ -573,8 +576,20 @@ func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, runs)
 }
 
-func (s *Server) knownJob(name string) bool {
+// tenantJobs lists the configured jobs of one tenant.
+func (s *Server) tenantJobs(tenant string) []JobInfo {
+	var out []JobInfo
 	for _, j := range s.opts.Jobs.Jobs() {
+		if j.Tenant == tenant {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// knownJob reports whether the request's tenant has the job.
+func (s *Server) knownJob(r *http.Request, name string) bool {
+	for _, j := range s.tenantJobs(tenantOf(r)) {
 		if j.Name == name {
 			return true
 		}
@@ -584,6 +599,10 @@ func (s *Server) knownJob(name string) bool {
 
 func (s *Server) runJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if !s.knownJob(r, name) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownJob, name))
+		return
+	}
 	err := s.opts.Jobs.RunNow(r.Context(), name)
 	switch {
 	case errors.Is(err, ErrUnknownJob):
@@ -681,7 +700,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		if in.Assets, err = t.CountAssets(tenant); err != nil {
 			return err
 		}
-		for _, j := range s.opts.Jobs.Jobs() {
+		for _, j := range s.tenantJobs(tenant) {
 			st, err := t.JobState(j.Tenant, j.Name)
 			if err != nil {
 				return err

@@ -413,7 +413,7 @@ func sortedPairs(m map[string]string) [][2]string {
 }
 
 func (u *ui) jobs(w http.ResponseWriter, r *http.Request) {
-	jobs, err := u.s.jobs(r.Context())
+	jobs, err := u.s.jobs(r.Context(), tenantOf(r))
 	if err != nil {
 		u.fail(w, r, http.StatusInternalServerError, err)
 		return
@@ -429,7 +429,7 @@ type jobPage struct {
 
 func (u *ui) job(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !u.s.knownJob(name) {
+	if !u.s.knownJob(r, name) {
 		u.fail(w, r, http.StatusNotFound, fmt.Errorf("no job %q", name))
 		return
 	}
@@ -479,7 +479,7 @@ func (u *ui) statusData(ctx context.Context, tenant string) (statusPage, error) 
 			return d, err
 		}
 	}
-	jobs := u.s.opts.Jobs.Jobs()
+	jobs := u.s.tenantJobs(tenant)
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].Name < jobs[j].Name })
 	err := u.s.opts.Store.View(ctx, func(t *store.Txn) error {
 		var err error

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/rules"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	Jobs    []Job
 	Rules   []rules.Rule
 	Sinks   []Sink
+	// Tenants names "default" and every tenant block, in order.
+	Tenants []string
 }
 
 // Plugin is one plugin block: what the daemon insists on before starting
@@ -136,6 +139,17 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "expect", LabelNames: []string{"name"}},
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "sink", LabelNames: []string{"name"}},
+		{Type: "tenant", LabelNames: []string{"name"}},
+	},
+}
+
+// tenantSchema is what a tenant block holds: the jobs, expectations and
+// sinks of one customer.
+var tenantSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "job", LabelNames: []string{"name"}},
+		{Type: "expect", LabelNames: []string{"name"}},
+		{Type: "sink", LabelNames: []string{"name"}},
 	},
 }
 
@@ -183,8 +197,37 @@ func Parse(src []byte, filename string) (*Config, error) {
 		}
 	}
 	cfg.Plugins = map[string]Plugin{}
-	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "expect": {}, "plugin": {}, "sink": {}}
+	// Job and sink names are one namespace for the whole daemon (runs and
+	// queues are found by them); expect names are per tenant.
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
+	d.decodeBlocks(cfg, content.Blocks, model.DefaultTenant, seen, map[string]hcl.Range{})
+	cfg.Tenants = []string{model.DefaultTenant}
 	for _, b := range content.Blocks {
+		if b.Type != "tenant" || !nameRE.MatchString(b.Labels[0]) {
+			continue
+		}
+		name := b.Labels[0]
+		if name == model.DefaultTenant {
+			d.add(errorAt(b.LabelRanges[0], "Invalid tenant name", fmt.Sprintf("%q is the tenant of everything outside tenant blocks", name)))
+			continue
+		}
+		body, diags := b.Body.Content(tenantSchema)
+		if diags.HasErrors() {
+			d.add(diags...)
+			continue
+		}
+		cfg.Tenants = append(cfg.Tenants, name)
+		d.decodeBlocks(cfg, body.Blocks, name, seen, map[string]hcl.Range{})
+	}
+	if err := diagErr(d.diags); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeBlocks decodes the blocks of the top level or of one tenant.
+func (d *decoder) decodeBlocks(cfg *Config, blocks hcl.Blocks, tenant string, seen map[string]map[string]hcl.Range, expects map[string]hcl.Range) {
+	for _, b := range blocks {
 		key := ""
 		if len(b.Labels) > 0 {
 			key = b.Labels[0]
@@ -193,7 +236,11 @@ func Parse(src []byte, filename string) (*Config, error) {
 				continue
 			}
 		}
-		if prev, dup := seen[b.Type][key]; dup {
+		names := seen[b.Type]
+		if b.Type == "expect" {
+			names = expects
+		}
+		if prev, dup := names[key]; dup {
 			what := b.Type + " block"
 			if key != "" {
 				what = fmt.Sprintf("%s %q", b.Type, key)
@@ -201,7 +248,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 			d.add(errorAt(b.DefRange, "Duplicate "+b.Type, fmt.Sprintf("%s is already defined at %s:%d", what, prev.Filename, prev.Start.Line)))
 			continue
 		}
-		seen[b.Type][key] = b.DefRange
+		names[key] = b.DefRange
 		switch b.Type {
 		case "api":
 			d.decodeAPI(b, &cfg.API)
@@ -209,10 +256,12 @@ func Parse(src []byte, filename string) (*Config, error) {
 			d.decodeLog(b, &cfg.Log)
 		case "job":
 			if j, ok := d.decodeJob(b); ok {
+				j.Tenant = tenant
 				cfg.Jobs = append(cfg.Jobs, j)
 			}
 		case "expect":
 			if r, ok := d.decodeExpect(b); ok {
+				r.Tenant = tenant
 				cfg.Rules = append(cfg.Rules, r)
 			}
 		case "plugin":
@@ -221,14 +270,14 @@ func Parse(src []byte, filename string) (*Config, error) {
 			}
 		case "sink":
 			if s, ok := d.decodeSink(b); ok {
+				if tenant != model.DefaultTenant {
+					// A tenant's sink hears of that tenant only.
+					s.Tenants = []string{tenant}
+				}
 				cfg.Sinks = append(cfg.Sinks, s)
 			}
 		}
 	}
-	if err := diagErr(d.diags); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 // decoder collects diagnostics while decoding blocks.
