@@ -7,7 +7,7 @@ BUILT ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.built=$(BUILT)
 TEST_PKGS := ./...
 # Debian packages the tests drive for real.
-TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2 rpm systemd chromium ansible-core prometheus
+TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2 rpm systemd chromium ansible-core prometheus libvirt-daemon
 
 .PHONY: all build examples proto package test bench demo deps test-deps fmt vet clean
 
@@ -19,11 +19,17 @@ build:
 # Plugins, each its own module built against sdk/ alone, land in
 # bin/plugins, a ready plugin_dir.
 EXAMPLE_PLUGINS := hostsfile
+# Provider adapters in plugins/NAME, each its own module against sdk/.
+PROVIDER_PLUGINS := libvirt
 examples:
 	@mkdir -p bin/plugins
 	@for p in $(EXAMPLE_PLUGINS); do \
 		echo "building bin/plugins/sollwert-plugin-$$p"; \
 		(cd examples/plugin-$$p && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o ../../bin/plugins/sollwert-plugin-$$p .) || exit 1; \
+	done
+	@for p in $(PROVIDER_PLUGINS); do \
+		echo "building bin/plugins/sollwert-plugin-$$p"; \
+		(cd plugins/$$p && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o ../../bin/plugins/sollwert-plugin-$$p .) || exit 1; \
 	done
 
 # proto regenerates sdk/proto with pinned generators and Debian's protoc.
@@ -74,6 +80,9 @@ test: test-deps
 	cd sdk && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	@for p in $(EXAMPLE_PLUGINS); do \
 		(cd examples/plugin-$$p && $(GO) vet ./... && $(GO) test -race -count=1 ./...) || exit 1; \
+	done
+	@for p in $(PROVIDER_PLUGINS); do \
+		(cd plugins/$$p && $(GO) vet ./... && $(GO) test -race -count=1 ./...) || exit 1; \
 	done
 	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)
 
