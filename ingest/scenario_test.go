@@ -25,6 +25,7 @@ import (
 //
 //	rule NAME cidrs=CIDR[,CIDR] [tcp=PORTS] [udp=PORTS] [required_tcp=PORTS]
 //	     [unknown_hosts=SEVERITY] [severity=SEVERITY] [stale_after=N]
+//	     [open_after=N] [resolve_after=N] [flap_threshold=N flap_window=DURATION]
 //	run [job=NAME] scope=CIDR[,CIDR] tcp=PORTS     a finished run; `host` lines follow
 //	host IP [tcp=PORT,PORT] [down]                  one observed host
 //	failed run ...                                  a run that did not finish: ignored
@@ -33,6 +34,9 @@ import (
 //	expect                                          the active deviations, one per line:
 //	  KIND SUBJECT RULE SEVERITY                    e.g. unexpected_port 127.0.0.1 tcp/80 web critical
 //	expect none
+//	events                                          the events queued for sinks since the last
+//	  KIND SUBJECT                                  events statement, in any order: opened 127.0.0.1 tcp/80
+//	events none
 //
 // Every job has an interval of 1h. Lines starting with # are comments.
 func TestScenarios(t *testing.T) {
@@ -57,6 +61,9 @@ type scenario struct {
 	run     *pendingRun
 	runs    int
 	devLine []string
+	// events holds the ids of the queued events an events statement
+	// has seen (the queue orders events of one instant by id).
+	events map[string]bool
 }
 
 type pendingRun struct {
@@ -78,10 +85,11 @@ func runScenario(t *testing.T, file string) {
 	}
 	defer st.Close()
 	s := &scenario{t: t, file: file, st: st, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s.app = &Applier{Store: st, Engine: func() *rules.Engine { return s.engine }, Now: func() time.Time { return s.now }}
+	s.app = &Applier{Store: st, Engine: func() *rules.Engine { return s.engine }, Now: func() time.Time { return s.now },
+		Route: func(*sdk.Event) []string { return []string{"scenario"} }}
 	s.compile()
 	sc := bufio.NewScanner(f)
-	inExpect := false
+	inExpect, inEvents := false, false
 	for sc.Scan() {
 		s.line++
 		raw := sc.Text()
@@ -89,13 +97,17 @@ func runScenario(t *testing.T, file string) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if inExpect && strings.HasPrefix(raw, " ") {
+		if (inExpect || inEvents) && strings.HasPrefix(raw, " ") {
 			s.devLine = append(s.devLine, strings.Join(strings.Fields(line), " "))
 			continue
 		}
 		if inExpect {
 			s.check()
 			inExpect = false
+		}
+		if inEvents {
+			s.checkEvents()
+			inEvents = false
 		}
 		fields := strings.Fields(line)
 		if fields[0] != "host" {
@@ -126,6 +138,12 @@ func runScenario(t *testing.T, file string) {
 				s.check()
 				inExpect = false
 			}
+		case "events":
+			inEvents, s.devLine = true, nil
+			if len(fields) > 1 && fields[1] == "none" {
+				s.checkEvents()
+				inEvents = false
+			}
 		default:
 			s.fail("unknown statement %q", fields[0])
 		}
@@ -133,6 +151,40 @@ func runScenario(t *testing.T, file string) {
 	s.flush()
 	if inExpect {
 		s.check()
+	}
+	if inEvents {
+		s.checkEvents()
+	}
+}
+
+// checkEvents compares the events queued since the last check.
+func (s *scenario) checkEvents() {
+	s.t.Helper()
+	var got []string
+	s.must(s.st.View(context.Background(), func(t *store.Txn) error {
+		queued, err := t.Queue("scenario", 100000)
+		if err != nil {
+			return err
+		}
+		if s.events == nil {
+			s.events = map[string]bool{}
+		}
+		for _, q := range queued {
+			if s.events[q.Event.ID] {
+				continue
+			}
+			s.events[q.Event.ID] = true
+			d := model.Deviation{Host: q.Event.Deviation.Host, Protocol: q.Event.Deviation.Protocol, Port: q.Event.Deviation.Port,
+				Kind: model.Kind(q.Event.Deviation.Kind)}
+			got = append(got, q.Event.Kind+" "+d.Subject())
+		}
+		return nil
+	}))
+	want := append([]string(nil), s.devLine...)
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		s.fail("events differ\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
 
@@ -204,6 +256,14 @@ func (s *scenario) parseRule(args []string) rules.Rule {
 			n, err := strconv.Atoi(v)
 			s.must(err)
 			r.StaleAfter = n
+		case "open_after", "resolve_after", "flap_threshold":
+			n, err := strconv.Atoi(v)
+			s.must(err)
+			*map[string]*int{"open_after": &r.Damping.OpenAfter, "resolve_after": &r.Damping.ResolveAfter, "flap_threshold": &r.Damping.FlapChanges}[k] = n
+		case "flap_window":
+			d, err := time.ParseDuration(v)
+			s.must(err)
+			r.Damping.FlapWindow = d
 		default:
 			s.fail("unknown rule attribute %q", k)
 		}

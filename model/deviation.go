@@ -60,10 +60,29 @@ type State string
 
 // Deviation states.
 const (
+	// StatePending is a finding its rule's damping holds back: seen, but
+	// not yet as often in a row as the rule wants before it alerts.
+	StatePending      State = "pending"
 	StateOpen         State = "open"
 	StateAcknowledged State = "acknowledged"
 	StateResolved     State = "resolved"
 )
+
+// Damping keeps deviations that come and go from paging anyone: an
+// expect block can ask for several observations in a row before a
+// deviation opens, or resolves, and marks one that changes too often
+// within a window as flapping, alerted once. The zero value opens and
+// resolves at once and never flaps.
+type Damping struct {
+	// OpenAfter and ResolveAfter count consecutive successful runs that
+	// saw, or no longer saw, the finding (0 and 1 both mean at once).
+	OpenAfter    int `json:"open_after,omitempty"`
+	ResolveAfter int `json:"resolve_after,omitempty"`
+	// FlapChanges opens and resolves within FlapWindow make a deviation
+	// flapping; it stops flapping when fewer than half as many remain.
+	FlapChanges int           `json:"flap_changes,omitempty"`
+	FlapWindow  time.Duration `json:"flap_window,omitempty"`
+}
 
 // Finding is what the rules engine says about one asset: one rule broken
 // in one way. The store turns findings into deviations. It carries facts,
@@ -87,6 +106,8 @@ type Finding struct {
 	Subject string `json:"subject,omitempty"`
 	Value   string `json:"value,omitempty"`
 	Want    string `json:"want,omitempty"`
+	// Damping is the rule's.
+	Damping Damping `json:"-"`
 }
 
 // Detail says in one sentence what is wrong.
@@ -153,6 +174,16 @@ type Deviation struct {
 	ResolvedAt  *time.Time `json:"resolved_at,omitempty"`
 	Occurrences int        `json:"occurrences"`
 	Ack         *Ack       `json:"ack,omitempty"`
+	// Hits counts consecutive runs that saw a pending deviation; Misses
+	// consecutive runs that no longer saw an open one.
+	Hits   int `json:"hits,omitempty"`
+	Misses int `json:"misses,omitempty"`
+	// Damping is the rule's as of the last finding.
+	Damping *Damping `json:"damping,omitempty"`
+	// Changes holds the times it opened or resolved within the flap
+	// window; Flapping is set while there are too many.
+	Changes  []time.Time `json:"changes,omitempty"`
+	Flapping bool        `json:"flapping,omitempty"`
 }
 
 // Ack records who accepted a deviation, why and until when.
@@ -163,8 +194,9 @@ type Ack struct {
 	Until   *time.Time `json:"until,omitempty"`
 }
 
-// Active reports whether the deviation is not resolved.
-func (d *Deviation) Active() bool { return d.State != StateResolved }
+// Active reports whether the deviation is open or acknowledged: neither
+// resolved nor still held back by its damping.
+func (d *Deviation) Active() bool { return d.State == StateOpen || d.State == StateAcknowledged }
 
 // Subject names what the deviation is about, for one-line output.
 func (d *Deviation) Subject() string {

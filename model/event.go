@@ -13,8 +13,23 @@ import (
 // the sdk.Event* kinds, or "" when it is no news (only last_seen or the
 // wording moved).
 func EventKind(prev, next *Deviation) string {
+	wasFlapping := prev != nil && prev.Flapping
 	switch {
-	case prev == nil || prev.State == StateResolved:
+	case next.Flapping && !wasFlapping:
+		// Once, as it starts: from then on its opens and resolves are
+		// noise until it settles.
+		return sdk.EventFlapping
+	case next.Flapping:
+		return ""
+	case wasFlapping:
+		// Settled: say where it ended up.
+		if next.Active() {
+			return sdk.EventOpened
+		}
+		return sdk.EventResolved
+	}
+	switch {
+	case prev == nil || prev.State == StateResolved || prev.State == StatePending:
 		if next.Active() {
 			return sdk.EventOpened
 		}

@@ -127,7 +127,13 @@ func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []
 	}
 	var buf [16]int32
 	for _, ri := range idx.lookup(ip, buf[:0]) {
+		from := len(out)
 		out = e.rules[ri].evaluate(a, now, e.intervals, out)
+		if d := e.rules[ri].Damping; d != (model.Damping{}) {
+			for i := from; i < len(out); i++ {
+				out[i].Damping = d
+			}
+		}
 	}
 	return out
 }

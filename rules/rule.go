@@ -35,6 +35,8 @@ type Rule struct {
 	// InterfacesUp are interface names, or path.Match patterns, whose
 	// operational status must be up.
 	InterfacesUp []string
+	// Damping holds back deviations that come and go.
+	Damping model.Damping
 }
 
 // FactRule is what one fact must be: matching a regular expression, or

@@ -32,6 +32,10 @@ const (
 	EventAcknowledged    = "acknowledged"
 	EventUnacknowledged  = "unacknowledged"
 	EventResolved        = "resolved"
+	// EventFlapping: the deviation opens and resolves too often to be
+	// alerted each time; sent once as it starts flapping, followed by
+	// opened or resolved once it settles.
+	EventFlapping = "flapping"
 )
 
 // Event is one change in the life of a deviation.

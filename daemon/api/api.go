@@ -415,14 +415,14 @@ func parseDeviationFilter(r *http.Request) (deviationFilter, error) {
 		f.states = map[model.State]bool{}
 		for _, s := range strings.Split(st, ",") {
 			switch model.State(s) {
-			case model.StateOpen, model.StateAcknowledged, model.StateResolved:
+			case model.StatePending, model.StateOpen, model.StateAcknowledged, model.StateResolved:
 				f.states[model.State(s)] = true
 			default:
 				if s == "all" {
-					f.states[model.StateOpen], f.states[model.StateAcknowledged], f.states[model.StateResolved] = true, true, true
+					f.states[model.StatePending], f.states[model.StateOpen], f.states[model.StateAcknowledged], f.states[model.StateResolved] = true, true, true, true
 					continue
 				}
-				return f, errors.New("state must be active, all, open, acknowledged or resolved")
+				return f, errors.New("state must be active, all, pending, open, acknowledged or resolved")
 			}
 		}
 	}

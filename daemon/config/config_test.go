@@ -90,6 +90,8 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 		{"tls cert without key", head + "api {\n tls_cert_file = \"config_test.go\"\n}\n", "set both tls_cert_file and tls_key_file"},
 		{"tls cert that does not exist", head + "api {\n tls_cert_file = \"/nonexistent/api.crt\"\n tls_key_file = \"config_test.go\"\n}\n", "c.hcl:3:18: Invalid tls_cert_file"},
 		{"insecure not a bool", head + "api {\n insecure = \"yes\"\n}\n", "c.hcl:3:13: Invalid insecure"},
+		{"flap threshold without window", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n flap_threshold = 4\n}\n", "c.hcl:2:1: Invalid flap damping"},
+		{"open after zero", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n open_after = 0\n}\n", "c.hcl:4:15: Invalid open_after"},
 		{"bad interface pattern", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n interfaces_up = [\"eth0\", \"Gi[0\"]\n}\n", "c.hcl:4:27: Invalid interface pattern in interfaces_up"},
 	}
 	for _, c := range cases {

@@ -22,6 +22,8 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "severity"},
 		{Name: "stale_after"},
 		{Name: "interfaces_up"},
+		{Name: "open_after"}, {Name: "resolve_after"},
+		{Name: "flap_threshold"}, {Name: "flap_window"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "fact", LabelNames: []string{"name"}}},
 }
@@ -116,6 +118,27 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 			}
 			r.StaleAfter = n
 		}
+	}
+	for name, into := range map[string]*int{"open_after": &r.Damping.OpenAfter, "resolve_after": &r.Damping.ResolveAfter, "flap_threshold": &r.Damping.FlapChanges} {
+		if a := content.Attributes[name]; a != nil {
+			if n, ok := d.integer(a); ok {
+				if n < 1 || n > 1000 {
+					d.add(errorAt(a.Expr.Range(), "Invalid "+name, "must be a number of observations from 1 to 1000"))
+				}
+				*into = n
+			}
+		}
+	}
+	if a := content.Attributes["flap_window"]; a != nil {
+		if w, ok := d.duration(a); ok {
+			if w <= 0 {
+				d.add(errorAt(a.Expr.Range(), "Invalid flap_window", "must be a positive duration such as \"6h\""))
+			}
+			r.Damping.FlapWindow = w
+		}
+	}
+	if (r.Damping.FlapChanges > 0) != (r.Damping.FlapWindow > 0) {
+		d.add(errorAt(b.DefRange, "Invalid flap damping", "set both flap_threshold (opens and resolves) and flap_window, or neither"))
 	}
 	if a := content.Attributes["interfaces_up"]; a != nil {
 		if list, ranges, ok := d.strList(a); ok {

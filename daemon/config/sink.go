@@ -72,7 +72,7 @@ func (d *decoder) decodeSink(b *hcl.Block) (Sink, bool) {
 		"severities": {string(model.SeverityInfo), string(model.SeverityWarning), string(model.SeverityCritical)},
 		"kinds": {string(model.KindUnexpectedPort), string(model.KindMissingPort), string(model.KindUnknownHost), string(model.KindStaleScan),
 			string(model.KindFactMismatch), string(model.KindInterfaceDown)},
-		"events": {sdk.EventOpened, sdk.EventSeverityChanged, sdk.EventAcknowledged, sdk.EventUnacknowledged, sdk.EventResolved},
+		"events": {sdk.EventOpened, sdk.EventSeverityChanged, sdk.EventAcknowledged, sdk.EventUnacknowledged, sdk.EventResolved, sdk.EventFlapping},
 	}
 	for attr, into := range map[string]*[]string{"tenants": &s.Tenants, "severities": &s.Severities, "rules": &s.Rules, "kinds": &s.Kinds, "events": &s.Events} {
 		a := content.Attributes[attr]
