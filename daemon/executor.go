@@ -30,6 +30,9 @@ type Executor struct {
 	// SpoolDir holds runs' observations until they finish; "" = the
 	// system's temporary directory.
 	SpoolDir string
+	// Progress, if set, hears how many observations a run has reported
+	// so far, as batches arrive (for a progress bar).
+	Progress func(observations int)
 }
 
 // SourceFinder builds sources and sinks by type name; *plugins.Registry
@@ -130,6 +133,9 @@ func (e *Executor) discoverAndApply(ctx, bg context.Context, job config.Job, run
 		}
 		if err := spool.Add(batch); err != nil {
 			return err
+		}
+		if e.Progress != nil {
+			e.Progress(spool.Observations())
 		}
 		return ctx.Err()
 	})

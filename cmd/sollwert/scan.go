@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/sollwert/sollwert/daemon"
 	"github.com/sollwert/sollwert/daemon/config"
 	"github.com/sollwert/sollwert/ingest"
@@ -33,7 +34,19 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	log := newLogger(stderr, firstNonEmpty(*logLevel, cfg.Log.Level), cfg.Log.Format)
+	level := firstNonEmpty(*logLevel, cfg.Log.Level)
+	var bar *progressBar
+	var log hclog.Logger
+	if isTerminal(stderr) && *logLevel == "" {
+		// On a terminal a progress bar stands for the info lines; warnings
+		// and errors still print.
+		bar = newProgressBar(stderr, *jobName)
+		il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "sollwert", Level: hclog.Warn, Output: stderr})
+		il.RegisterSink(sinkAt{bar, hclog.Info})
+		log = il
+	} else {
+		log = newLogger(stderr, level, cfg.Log.Format)
+	}
 	srcs, err := sources(cfg, log)
 	if err == nil {
 		err = daemon.Validate(context.Background(), cfg, srcs, log)
@@ -80,7 +93,13 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		Store: st, Sources: srcs, Logger: log.Named("job"),
 		Applier: &ingest.Applier{Store: st, Engine: func() *rules.Engine { return engine }},
 	}
+	if bar != nil {
+		exec.Progress = bar.Hosts
+	}
 	out, err := exec.Execute(ctx, *job, "cli")
+	if bar != nil {
+		bar.Done()
+	}
 	r := out.Run
 	if err != nil {
 		fmt.Fprintf(stdout, "job %s: %s after %s: %s\nnothing was changed\n", r.Job, r.Status, r.Duration(time.Now()).Round(time.Millisecond), r.Error)
