@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -107,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		d.mu.RUnlock()
 		return activeEvents(ctx, st, tenants)
 	}
+	delivery.Hold = d.heldUntil
 	d.notifier = notifier.New(st, delivery)
 	if err := opts.Registry.Register(notifierCollector{d.notifier}); err != nil {
 		st.Close()
@@ -329,8 +331,43 @@ func (d *Daemon) runScheduled(ctx context.Context, sj scheduler.Job, trigger str
 		// run neither definition.
 		return fmt.Errorf("job %q changed while its run was starting; the next run uses the new definition", sj.Name)
 	}
+	if until, in := job.InMaintenance(time.Now()); in {
+		d.log.Info("run skipped: the job is in a maintenance window", "job", job.Name, "until", until.UTC().Format(time.RFC3339))
+		return nil
+	}
 	_, err := d.exec.Execute(ctx, job, trigger)
 	return err
+}
+
+// heldUntil says until when an event must wait in the sinks' queues: the
+// end of the maintenance windows of the tenant's jobs that are open now
+// and whose targets hold the deviation's host. Zero: deliver it.
+func (d *Daemon) heldUntil(ev *sdk.Event) time.Time {
+	d.mu.RLock()
+	cfg := d.cfg
+	d.mu.RUnlock()
+	host, err := netip.ParseAddr(ev.Deviation.Host)
+	if err != nil {
+		return time.Time{}
+	}
+	var until time.Time
+	now := time.Now()
+	for _, j := range cfg.Jobs {
+		if j.Tenant != ev.Tenant || len(j.Maintenance) == 0 {
+			continue
+		}
+		end, in := j.InMaintenance(now)
+		if !in || !end.After(until) {
+			continue
+		}
+		for _, p := range j.Targets() {
+			if p.Contains(host.Unmap()) {
+				until = end
+				break
+			}
+		}
+	}
+	return until
 }
 
 // Reload reads the configuration file again. A configuration that does
@@ -607,6 +644,11 @@ func (c jobController) Jobs() []api.JobInfo {
 }
 
 func (c jobController) RunNow(ctx context.Context, name string) error {
+	if job, ok := c.d.job(name); ok {
+		if until, in := job.InMaintenance(time.Now()); in {
+			return fmt.Errorf("%w: job %q until %s", api.ErrInMaintenance, name, until.UTC().Format(time.RFC3339))
+		}
+	}
 	err := c.d.sched.RunNow(ctx, name)
 	switch {
 	case errors.Is(err, scheduler.ErrUnknownJob):

@@ -75,6 +75,9 @@ type Options struct {
 	Poll time.Duration
 	// DeliverTimeout bounds one Deliver call (default 30s).
 	DeliverTimeout time.Duration
+	// Hold, if set, says until when an event must stay queued (a
+	// maintenance window covers its host); zero delivers it now.
+	Hold func(ev *sdk.Event) time.Time
 }
 
 // Manager runs one worker per sink.
@@ -284,8 +287,15 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, w.backoff(&failed))
 			continue
 		}
+		batch, wait := w.release(batch)
 		if len(batch) == 0 {
-			w.idle(ctx, resend)
+			if !wait.IsZero() {
+				// Everything queued is held: look again when the first
+				// hold ends, or sooner if woken.
+				w.sleepUntil(ctx, wait, resend)
+			} else {
+				w.idle(ctx, resend)
+			}
 			continue
 		}
 		if retry := w.deliver(ctx, batch); retry {
@@ -293,6 +303,39 @@ func (w *worker) run(ctx context.Context) {
 		} else {
 			failed = 0
 		}
+	}
+}
+
+// release drops the events that must wait from batch and returns the
+// earliest end of a hold among them (zero if none is held). Events of a
+// held host wait; everything else goes on in order.
+func (w *worker) release(batch []store.Queued) ([]store.Queued, time.Time) {
+	if w.m.opts.Hold == nil {
+		return batch, time.Time{}
+	}
+	var wait time.Time
+	out := batch[:0]
+	for _, q := range batch {
+		if until := w.m.opts.Hold(&q.Event); !until.IsZero() && until.After(time.Now()) {
+			if wait.IsZero() || until.Before(wait) {
+				wait = until
+			}
+			continue
+		}
+		out = append(out, q)
+	}
+	return out, wait
+}
+
+func (w *worker) sleepUntil(ctx context.Context, until time.Time, resend <-chan time.Time) {
+	t := time.NewTimer(min(time.Until(until), w.m.opts.Poll))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.wake:
+	case <-t.C:
+	case <-resend:
+		w.resend(ctx)
 	}
 }
 

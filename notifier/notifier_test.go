@@ -153,3 +153,65 @@ func TestResendKeepsAlertsAlive(t *testing.T) {
 	m.Update([]Sink{{Name: "am", Type: "alertmanager", Impl: alertmanager.New(nil), Config: cfg, Fingerprint: "1"}})
 	waitFor(t, func() bool { return posts.Load() >= 3 })
 }
+
+// TestHeldEventsWaitForTheirWindow: events of a host in a maintenance
+// window stay queued while others go out; they follow once it ends.
+func TestHeldEventsWaitForTheirWindow(t *testing.T) {
+	st, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rcv := &flaky{got: map[string]int{}}
+	rcv.up.Store(true)
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	cfg, _ := json.Marshal(map[string]string{"url": srv.URL})
+	var windowEnd atomic.Int64
+	windowEnd.Store(time.Now().Add(time.Hour).UnixNano())
+	hold := func(e *sdk.Event) time.Time {
+		if e.Deviation.Host != "198.18.0.1" {
+			return time.Time{}
+		}
+		return time.Unix(0, windowEnd.Load())
+	}
+	m := New(st, Options{Poll: 20 * time.Millisecond, Hold: hold})
+	t.Cleanup(m.Stop)
+	held, free := ev(1, "r"), ev(2, "r")
+	free.Deviation.Host = "198.18.0.2"
+	queue(t, st, "hook", held, free)
+	m.Update([]Sink{{Name: "hook", Type: "webhook", Impl: webhook.New(nil), Config: cfg, Fingerprint: "1"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rcv.mu.Lock()
+		n := rcv.got[free.ID]
+		rcv.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the free event was not delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	rcv.mu.Lock()
+	early := rcv.got[held.ID]
+	rcv.mu.Unlock()
+	if early != 0 {
+		t.Fatal("a held event went out during its window")
+	}
+	windowEnd.Store(time.Now().UnixNano()) // the window ends
+	for {
+		rcv.mu.Lock()
+		n := rcv.got[held.ID]
+		rcv.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the held event was not delivered after its window")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

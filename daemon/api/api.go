@@ -31,6 +31,7 @@ import (
 var (
 	ErrUnknownJob     = errors.New("unknown job")
 	ErrAlreadyRunning = errors.New("job is already running")
+	ErrInMaintenance  = errors.New("job is in a maintenance window")
 )
 
 // JobInfo describes a configured job.
@@ -607,7 +608,7 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrUnknownJob):
 		writeError(w, http.StatusNotFound, err)
-	case errors.Is(err, ErrAlreadyRunning):
+	case errors.Is(err, ErrAlreadyRunning), errors.Is(err, ErrInMaintenance):
 		writeError(w, http.StatusConflict, err)
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err)

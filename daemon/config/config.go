@@ -94,8 +94,10 @@ type Job struct {
 	// SourceConfig holds every attribute the job block does not know
 	// itself, as one JSON object for the source.
 	SourceConfig json.RawMessage
-	Range        hcl.Range
-	AttrRanges   map[string]hcl.Range
+	// Maintenance windows: no runs, and events on the job's targets held.
+	Maintenance []Window
+	Range       hcl.Range
+	AttrRanges  map[string]hcl.Range
 }
 
 // Fingerprint changes whenever anything about the job changes; a reload
@@ -103,6 +105,9 @@ type Job struct {
 func (j Job) Fingerprint() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s", j.Source, j.Schedule, j.Timeout, j.Jitter, j.Tenant, j.SourceConfig)
+	for _, w := range j.Maintenance {
+		fmt.Fprintf(h, "\x00%s\x00%s", w.Schedule, w.Duration)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/robfig/cron/v3"
@@ -17,6 +18,7 @@ var jobSchema = &hcl.BodySchema{
 		{Name: "timeout"},
 		{Name: "jitter"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "maintenance"}},
 }
 
 // cronParser matches what the scheduler accepts: five fields or a
@@ -61,7 +63,15 @@ func (d *decoder) decodeJob(b *hcl.Block) (Job, bool) {
 			j.Jitter = dur
 		}
 	}
+	for _, blk := range content.Blocks {
+		if w, ok := d.decodeWindow(blk); ok {
+			j.Maintenance = append(j.Maintenance, w)
+		}
+	}
 	attrs, diags := rest.JustAttributes()
+	// JustAttributes objects to every block, even those PartialContent
+	// took; maintenance blocks are the job's own.
+	diags = slices.DeleteFunc(diags, func(d *hcl.Diagnostic) bool { return d.Summary == `Unexpected "maintenance" block` })
 	if diags.HasErrors() {
 		d.add(diags...)
 		return j, false
