@@ -82,9 +82,9 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	// seen serves the search for absent hosts, which only a scope with
 	// address ranges has; a provider pull without one skips the cost.
 	var mu sync.Mutex // guards seen across batch workers
-	var seen map[string]struct{}
+	var seen *idSet
 	if len(scope.Prefixes) > 0 {
-		seen = make(map[string]struct{}, obs.Hosts())
+		seen = newIDSet(obs.Hosts())
 	}
 	err := batches(ctx, a.Store, func(feed func([]*sdk.Observation) error) error {
 		return obs.Each(batchSize, feed)
@@ -106,7 +106,7 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 		if seen != nil {
 			mu.Lock()
 			for _, id := range ids {
-				seen[id] = struct{}{}
+				seen.add(id)
 			}
 			mu.Unlock()
 		}
@@ -121,8 +121,7 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	if err := a.Store.View(ctx, func(t *store.Txn) error {
 		for _, p := range scope.Prefixes {
 			if err := t.AssetIDsInPrefix(run.Tenant, p, func(id string) error {
-				if _, ok := seen[id]; !ok {
-					seen[id] = struct{}{}
+				if seen.add(id) {
 					absent = append(absent, id)
 				}
 				return nil
@@ -305,14 +304,13 @@ func (a *Applier) write(t *store.Txn, prev, next *model.Asset, changes []model.C
 	if len(changes) > 0 {
 		next.Version++
 		sum.Changed++
-		if err := t.AppendVersion(next.Tenant, &model.Version{
+		if err := t.PutVersion(prev, &model.Version{
 			AssetID: next.ID, Version: next.Version, Time: now, Source: ref.Source,
 			Job: ref.Job, RunID: ref.RunID, Changes: changes, Asset: *next,
 		}); err != nil {
 			return err
 		}
-	}
-	if err := t.PutAsset(next, prev); err != nil {
+	} else if err := t.PutAsset(next, prev); err != nil {
 		return err
 	}
 	return a.judge(t, next, now, true, prev == nil, sum)
@@ -426,6 +424,56 @@ func lookup(t *store.Txn, tenant string, ip netip.Addr) (*model.Asset, string, e
 		return nil, "", err
 	}
 	return prev, id, nil
+}
+
+// idSet is a set of asset ids. The ids AssetID makes are 16 hex digits,
+// which it keeps as the 8 bytes they spell: a run of a million hosts then
+// costs about 16 MB instead of 60 MB, and nothing for the garbage
+// collector to scan.
+type idSet struct {
+	hex   map[uint64]struct{}
+	other map[string]struct{}
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{hex: make(map[uint64]struct{}, n), other: map[string]struct{}{}}
+}
+
+// add adds id and reports whether it was new.
+func (s *idSet) add(id string) bool {
+	if v, ok := hexID(id); ok {
+		if _, dup := s.hex[v]; dup {
+			return false
+		}
+		s.hex[v] = struct{}{}
+		return true
+	}
+	if _, dup := s.other[id]; dup {
+		return false
+	}
+	s.other[id] = struct{}{}
+	return true
+}
+
+// hexID reads an id of 16 lower-case hex digits, as AssetID makes them.
+func hexID(id string) (uint64, bool) {
+	if len(id) != 16 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, true
 }
 
 // AssetID derives the id of an asset first known by its address, so the

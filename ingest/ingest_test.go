@@ -229,3 +229,78 @@ func TestEventsCarryTheStateOfTheirHostAndRule(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }
+
+// An in-memory store (tests, `scan --ephemeral`) once refused records
+// above Badger's value threshold, so a host with many services failed.
+func TestInMemoryStoreTakesABigHost(t *testing.T) {
+	f := newFixture(t, webRule)
+	o := host("127.0.0.1", 22)
+	for p := range 200 {
+		o.Services = append(o.Services, sdk.Service{Protocol: sdk.TCP, Port: uint16(1000 + p), State: "open", Name: "svc", Product: "product", Version: "1.0"})
+	}
+	if sum := f.run(scope("127.0.0.0/24", "1-65535"), o); sum.Changed != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+func TestIDSetTellsIDsApart(t *testing.T) {
+	s := newIDSet(0)
+	ids := []string{AssetID("t", netip.MustParseAddr("127.0.0.1")), AssetID("t", netip.MustParseAddr("127.0.0.2")),
+		"a1", "0123456789ABCDEF", "0123456789abcdef", "0123456789abcde", ""}
+	for _, id := range ids {
+		if !s.add(id) {
+			t.Errorf("%q seen before it was added", id)
+		}
+	}
+	for _, id := range ids {
+		if s.add(id) {
+			t.Errorf("%q not seen after it was added", id)
+		}
+	}
+}
+
+// A version's snapshot is the asset as that run left it, however many
+// rescans that changed nothing came after it.
+func TestHistorySnapshotsAreTheAssetAtTheirVersion(t *testing.T) {
+	f := newFixture(t, webRule)
+	sc := scope("127.0.0.0/24", "1-1024")
+	f.run(sc, host("127.0.0.1", 22))
+	first := f.now
+	f.run(sc, host("127.0.0.1", 22)) // no change
+	f.run(sc, host("127.0.0.1", 22)) // no change
+	afterRescans := f.now
+	id := AssetID(model.DefaultTenant, netip.MustParseAddr("127.0.0.1"))
+	history := func() []model.Version {
+		var hist []model.Version
+		if err := f.st.View(context.Background(), func(t *store.Txn) error {
+			var err error
+			hist, err = t.History(model.DefaultTenant, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return hist
+	}
+	hist := history()
+	if len(hist) != 1 || !hist[0].Time.Equal(first) || !hist[0].Asset.LastScanned.Equal(first) || !hist[0].Asset.LastSeen.Equal(first) {
+		t.Fatalf("after two rescans that changed nothing: %+v", hist)
+	}
+	f.run(sc, host("127.0.0.1", 22, 80))
+	f.run(sc) // the host is gone: down, its ports closed
+	hist = history()
+	if len(hist) != 3 {
+		t.Fatalf("want 3 versions, got %+v", hist)
+	}
+	if !hist[0].Asset.LastScanned.Equal(first) || len(hist[0].Asset.Services) != 1 {
+		t.Fatalf("first version: %+v", hist[0])
+	}
+	second := hist[1]
+	if second.Version != 2 || !second.Asset.LastScanned.Equal(afterRescans.Add(time.Minute)) || len(second.Asset.Services) != 2 {
+		t.Fatalf("second version: %+v", second)
+	}
+	third := hist[2]
+	if third.Version != 3 || third.Asset.Status != sdk.StatusDown || len(third.Asset.Services) != 0 ||
+		!third.Asset.LastSeen.Equal(second.Asset.LastSeen) || !third.Asset.LastScanned.Equal(f.now) {
+		t.Fatalf("third version: %+v", third)
+	}
+}

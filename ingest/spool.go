@@ -24,28 +24,49 @@ type Observations interface {
 }
 
 // dedup remembers, for each address, which observation reported it last.
+// Addresses are kept as their 16 bytes, without the pointer a netip.Addr
+// holds for its zone: a map of a million of them is smaller and costs the
+// garbage collector nothing to scan. The rare address with a zone keeps
+// its own map.
 type dedup struct {
-	last    map[netip.Addr]uint32
+	last    map[[16]byte]uint32
+	zoned   map[netip.Addr]uint32
 	count   uint32
 	skipped int
 }
 
 func (d *dedup) add(o *sdk.Observation) {
 	if ip, ok := o.IP(); ok {
-		if d.last == nil {
-			d.last = make(map[netip.Addr]uint32)
+		if ip.Zone() != "" {
+			if d.zoned == nil {
+				d.zoned = make(map[netip.Addr]uint32)
+			}
+			d.zoned[ip] = d.count
+		} else {
+			if d.last == nil {
+				d.last = make(map[[16]byte]uint32)
+			}
+			d.last[ip.As16()] = d.count
 		}
-		d.last[ip] = d.count
 	} else {
 		d.skipped++
 	}
 	d.count++
 }
 
+// hosts counts the distinct addresses.
+func (d *dedup) hosts() int { return len(d.last) + len(d.zoned) }
+
 // current reports whether observation i is the one to apply.
 func (d *dedup) current(i uint32, o *sdk.Observation) bool {
 	ip, ok := o.IP()
-	return ok && d.last[ip] == i
+	if !ok {
+		return false
+	}
+	if ip.Zone() != "" {
+		return d.zoned[ip] == i
+	}
+	return d.last[ip.As16()] == i
 }
 
 // Slice serves observations held in memory.
@@ -62,7 +83,7 @@ type sliceObs struct {
 	d   dedup
 }
 
-func (s *sliceObs) Hosts() int   { return len(s.d.last) }
+func (s *sliceObs) Hosts() int   { return s.d.hosts() }
 func (s *sliceObs) Skipped() int { return s.d.skipped }
 
 func (s *sliceObs) Each(n int, fn func([]*sdk.Observation) error) error {
@@ -133,7 +154,7 @@ func (s *Spool) Add(batch []sdk.Observation) error {
 func (s *Spool) Observations() int { return int(s.d.count) }
 
 // Hosts counts the distinct hosts added.
-func (s *Spool) Hosts() int { return len(s.d.last) }
+func (s *Spool) Hosts() int { return s.d.hosts() }
 
 // Skipped counts observations without an IP address.
 func (s *Spool) Skipped() int { return s.d.skipped }
@@ -234,8 +255,11 @@ func appendMap(b []byte, m map[string]string) []byte {
 	return b
 }
 
+// spoolReader reads a record held in one string, so that the decoded
+// strings are slices of it: one allocation per record instead of one per
+// string.
 type spoolReader struct {
-	b   []byte
+	b   string
 	err error
 }
 
@@ -243,13 +267,25 @@ func (r *spoolReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errors.New("truncated record")
-		return 0
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		v := uint64(r.b[0])
+		r.b = r.b[1:]
+		return v
 	}
-	r.b = r.b[n:]
-	return v
+	var v uint64
+	for i := 0; i < len(r.b) && i < binary.MaxVarintLen64; i++ {
+		c := r.b[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break
+			}
+			r.b = r.b[i+1:]
+			return v | uint64(c)<<(7*uint(i))
+		}
+		v |= uint64(c&0x7f) << (7 * uint(i))
+	}
+	r.err = errors.New("truncated record")
+	return 0
 }
 
 func (r *spoolReader) count() int {
@@ -270,7 +306,7 @@ func (r *spoolReader) str() string {
 		r.err = errors.New("truncated string")
 		return ""
 	}
-	s := string(r.b[:n])
+	s := r.b[:n]
 	r.b = r.b[n:]
 	return s
 }
@@ -289,7 +325,7 @@ func (r *spoolReader) strMap() map[string]string {
 }
 
 func decodeObservation(b []byte, o *sdk.Observation) error {
-	r := &spoolReader{b: b}
+	r := &spoolReader{b: string(b)}
 	if n := r.count(); n > 0 {
 		o.Addresses = make([]sdk.Address, n)
 		for i := range o.Addresses {

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -58,7 +57,7 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 		}
 	}
 	if len(obs.Hostnames) > 0 && !slices.Equal(next.Hostnames, obs.Hostnames) {
-		changes = append(changes, Change{Field: "hostnames", From: fmt.Sprint(next.Hostnames), To: fmt.Sprint(obs.Hostnames)})
+		changes = append(changes, Change{Field: "hostnames", From: listString(next.Hostnames), To: listString(obs.Hostnames)})
 		next.Hostnames = slices.Clone(obs.Hostnames)
 	}
 	if obs.OS != "" && obs.OS != next.OS {
@@ -248,22 +247,54 @@ func covers(have, add map[sdk.Protocol]sdk.PortRanges) bool {
 	return true
 }
 
+// mergeMap sets the entries of add in have, which belongs to the asset
+// being built (Merge clones it from the previous version), recording a
+// change for each entry that is new or different, in key order.
 func mergeMap(field string, have, add map[string]string, changes []Change) (map[string]string, []Change) {
 	if len(add) == 0 {
 		return have, changes
 	}
-	out := maps.Clone(have)
-	if out == nil {
-		out = make(map[string]string, len(add))
+	var buf [8]string
+	keys := buf[:0]
+	for k := range add {
+		keys = append(keys, k)
 	}
-	keys := slices.Sorted(maps.Keys(add))
+	if len(keys) > 1 {
+		slices.Sort(keys)
+	}
+	if have == nil { // a new asset or a first fact: every entry is a change
+		for _, k := range keys {
+			changes = append(changes, Change{Field: field, Key: k, To: add[k]})
+		}
+		return maps.Clone(add), changes
+	}
 	for _, k := range keys {
-		if old, ok := out[k]; !ok || old != add[k] {
-			changes = append(changes, Change{Field: field, Key: k, From: old, To: add[k]})
-			out[k] = add[k]
+		v := add[k]
+		if old, ok := have[k]; !ok || old != v {
+			changes = append(changes, Change{Field: field, Key: k, From: old, To: v})
+			have[k] = v
 		}
 	}
-	return out, changes
+	return have, changes
+}
+
+// listString formats a list as fmt.Sprint does ("[a b]"), for less.
+func listString(l []string) string {
+	n := 2 + len(l)
+	for _, s := range l {
+		n += len(s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte('[')
+	for i, s := range l {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 type svcKey struct {

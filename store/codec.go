@@ -436,33 +436,41 @@ func (d *decoder) asset(a *model.Asset) {
 	a.Facts = d.strMap("facts")
 	a.Labels = d.strMap("labels")
 	a.Sources = d.strs("sources")
-	if n := d.count("scanned", minScannedSize); n > 0 {
-		a.Scanned = make(map[sdk.Protocol]sdk.PortRanges, n)
-		var prev string
-		for i := 0; i < n; i++ {
-			off := d.off
-			p := d.str("scanned.protocol")
-			if i > 0 && p <= prev && d.err == nil {
-				d.fail(off, "scanned.protocol", "keys out of order or repeated")
-			}
-			prev = p
-			var rs sdk.PortRanges
-			if m := d.count("scanned.ranges", minPortRangeSize); m > 0 {
-				rs = make(sdk.PortRanges, m)
-				for j := range rs {
-					rs[j].First = d.port("scanned.first")
-					rs[j].Last = d.port("scanned.last")
-				}
-			}
-			a.Scanned[sdk.Protocol(p)] = rs
-		}
-	}
+	a.Scanned = d.scanned()
 	a.Unknown = d.bool("unknown")
 	a.FirstSeen = d.time("first_seen")
 	a.LastSeen = d.time("last_seen")
 	a.LastScanned = d.time("last_scanned")
 	a.LastScannedBy = d.str("last_scanned_by")
 	a.Version = d.uint("version")
+}
+
+// scanned reads a map of protocol to port ranges.
+func (d *decoder) scanned() map[sdk.Protocol]sdk.PortRanges {
+	n := d.count("scanned", minScannedSize)
+	if n == 0 {
+		return nil
+	}
+	out := make(map[sdk.Protocol]sdk.PortRanges, n)
+	var prev string
+	for i := 0; i < n; i++ {
+		off := d.off
+		p := d.str("scanned.protocol")
+		if i > 0 && p <= prev && d.err == nil {
+			d.fail(off, "scanned.protocol", "keys out of order or repeated")
+		}
+		prev = p
+		var rs sdk.PortRanges
+		if m := d.count("scanned.ranges", minPortRangeSize); m > 0 {
+			rs = make(sdk.PortRanges, m)
+			for j := range rs {
+				rs[j].First = d.port("scanned.first")
+				rs[j].Last = d.port("scanned.last")
+			}
+		}
+		out[sdk.Protocol(p)] = rs
+	}
+	return out
 }
 
 // serviceFast reads a service whose strings are shorter than 128 bytes,

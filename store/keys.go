@@ -10,8 +10,8 @@ import (
 // endian so that byte order is numeric order.
 //
 //	m/schema                              schema version
-//	a/TENANT/ASSET                        current asset
-//	h/TENANT/ASSET/VERSION(8)             asset version (history)
+//	a/TENANT/ASSET                        current asset and its newest version (record.go)
+//	h/TENANT/ASSET/VERSION(8)             older asset version (history)
 //	i/TENANT/IP(16)                       address index -> asset id
 //	d/TENANT/DEVIATION                    deviation
 //	e/TENANT/ASSET                        ids of the deviations of an asset
@@ -32,7 +32,10 @@ const (
 	keySchema       = "m/schema"
 )
 
-func assetKey(tenant, id string) []byte { return []byte(prefixAsset + tenant + "/" + id) }
+func assetKey(tenant, id string) []byte {
+	k := make([]byte, 0, len(prefixAsset)+len(tenant)+1+len(id))
+	return append(append(append(append(k, prefixAsset...), tenant...), '/'), id...)
+}
 
 func assetPrefix(tenant string) []byte { return []byte(prefixAsset + tenant + "/") }
 
@@ -48,7 +51,8 @@ func ipPrefix(tenant string) []byte { return []byte(prefixIP + tenant + "/") }
 
 func ipKey(tenant string, ip netip.Addr) []byte {
 	a := ip.As16() // IPv4 as ::ffff:a.b.c.d keeps a CIDR one contiguous key range
-	return append(ipPrefix(tenant), a[:]...)
+	k := make([]byte, 0, len(prefixIP)+len(tenant)+1+len(a))
+	return append(append(append(append(k, prefixIP...), tenant...), '/'), a[:]...)
 }
 
 func deviationKey(tenant, id string) []byte { return []byte(prefixDeviation + tenant + "/" + id) }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -15,8 +16,12 @@ import (
 )
 
 // SchemaVersion is the layout this build reads and writes. Bump it, and add
-// a migration, whenever a key or an encoding changes incompatibly.
-const SchemaVersion = 1
+// a migration (migrate), whenever a key or an encoding changes
+// incompatibly.
+//
+//	1  asset records without a head (codecAssetV1); every version under h/
+//	2  asset records carry their newest version (codecAssetV2, record.go)
+const SchemaVersion = 2
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -26,12 +31,20 @@ type Options struct {
 	// InMemory keeps everything in memory (tests, `scan --ephemeral`).
 	InMemory bool
 	Logger   hclog.Logger
+	// ValueLogGCInterval is how often the store reclaims value-log space
+	// that rewritten and deleted records left behind (records above
+	// 64 bytes live in the value log, and every scan rewrites the asset
+	// records it touches). 0 means every 10 minutes; negative, never.
+	ValueLogGCInterval time.Duration
 }
 
 // Store is the handle on one Badger database.
 type Store struct {
 	db  *badger.DB
 	log hclog.Logger
+	// stopGC ends the value-log collector; gcDone is closed when it has.
+	stopGC chan struct{}
+	gcDone chan struct{}
 }
 
 // Open opens (creating if needed) the store in dir and checks its schema
@@ -49,7 +62,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithNumMemtables(2).
 		WithBlockCacheSize(64 << 20).
 		WithIndexCacheSize(32 << 20).
-		WithValueThreshold(512).
+		// Records above 64 bytes go to the value log, so the LSM tree
+		// holds keys and pointers: memtables fill and flush several
+		// times less often during a big first run, and compactions do
+		// not rewrite assets. The space rewritten records leave behind is
+		// reclaimed by collectEvery.
+		WithValueThreshold(64).
 		WithNumCompactors(2).
 		WithCompression(options.None)
 	if opts.InMemory {
@@ -74,7 +92,29 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if every := opts.ValueLogGCInterval; !opts.InMemory && every >= 0 {
+		if every == 0 {
+			every = 10 * time.Minute
+		}
+		s.stopGC, s.gcDone = make(chan struct{}), make(chan struct{})
+		go s.collectEvery(every)
+	}
 	return s, nil
+}
+
+// collectEvery runs CollectGarbage every interval until Close.
+func (s *Store) collectEvery(every time.Duration) {
+	defer close(s.gcDone)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopGC:
+			return
+		case <-tick.C:
+			s.CollectGarbage()
+		}
+	}
 }
 
 func isLockError(err error) bool {
@@ -82,7 +122,8 @@ func isLockError(err error) bool {
 }
 
 func (s *Store) checkSchema() error {
-	return s.db.Update(func(txn *badger.Txn) error {
+	var from int
+	err := s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(keySchema))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			if !isEmpty(txn) {
@@ -101,11 +142,40 @@ func (s *Store) checkSchema() error {
 		if err != nil {
 			return fmt.Errorf("store: schema version %q is not a number", v)
 		}
-		if got != SchemaVersion {
-			return fmt.Errorf("store: data was written with schema version %d, this sollwert reads version %d", got, SchemaVersion)
+		if got > SchemaVersion || got < 1 {
+			return fmt.Errorf("store: data was written with schema version %d, this sollwert reads version %d (and migrates older ones from 1)", got, SchemaVersion)
+		}
+		if got < SchemaVersion {
+			from = got
+			return migrate(txn, got)
 		}
 		return nil
 	})
+	if err == nil && from != 0 {
+		s.log.Info("store: migrated the schema", "from", from, "to", SchemaVersion)
+	}
+	return err
+}
+
+// migrate brings a store of schema version from to SchemaVersion, in the
+// transaction that checks the version, so a crash leaves either version
+// whole.
+func migrate(txn *badger.Txn, from int) error {
+	for v := from; v < SchemaVersion; v++ {
+		switch v {
+		case 1:
+			// 1 -> 2: asset records may carry their newest version. Records
+			// of version 1 are read as records without one, so nothing is
+			// rewritten; an older sollwert must not open the store any more,
+			// which the new version number sees to.
+		default:
+			return fmt.Errorf("store: no migration from schema version %d", v)
+		}
+	}
+	if err := txn.Set([]byte(keySchema), []byte(strconv.Itoa(SchemaVersion))); err != nil {
+		return fmt.Errorf("store: migrate schema from version %d: %w", from, err)
+	}
+	return nil
 }
 
 func isEmpty(txn *badger.Txn) bool {
@@ -117,6 +187,10 @@ func isEmpty(txn *badger.Txn) bool {
 
 // Close flushes and closes the database.
 func (s *Store) Close() error {
+	if s.stopGC != nil {
+		close(s.stopGC)
+		<-s.gcDone
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

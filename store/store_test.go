@@ -112,3 +112,26 @@ func TestRecordsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestValueLogCollectorStopsWithTheStore(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{ValueLogGCInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 50 {
+		a := &model.Asset{ID: "a1", Tenant: "default", OS: strings.Repeat("x", 100+i)}
+		if err := s.Update(ctx, func(t *Txn) error { return t.PutAsset(a, nil) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // let it run a few times
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.gcDone:
+	default:
+		t.Fatal("the collector still runs after Close")
+	}
+}

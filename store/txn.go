@@ -17,6 +17,16 @@ import (
 // read and written, so the key layout stays in this package.
 type Txn struct {
 	txn *badger.Txn
+	// read remembers the assets Asset read in this transaction with their
+	// heads, so that writing one after reading it needs no second read.
+	read map[assetRef]readAsset
+}
+
+type assetRef struct{ tenant, id string }
+
+type readAsset struct {
+	asset *model.Asset
+	head  rawHead // flag headNone: the record holds none
 }
 
 func (t *Txn) get(key []byte, into any) error {
@@ -72,11 +82,36 @@ func (t *Txn) forEach(prefix, start, end []byte, reverse, values bool, fn func(k
 
 // Asset reads one asset.
 func (t *Txn) Asset(tenant, id string) (*model.Asset, error) {
-	var a model.Asset
-	if err := t.get(assetKey(tenant, id), &a); err != nil {
+	a, h, err := t.readAsset(tenant, id)
+	if err != nil {
 		return nil, fmt.Errorf("asset %s: %w", id, err)
 	}
-	return &a, nil
+	if t.read == nil {
+		t.read = make(map[assetRef]readAsset)
+	}
+	t.read[assetRef{tenant, id}] = readAsset{asset: a, head: h}
+	return a, nil
+}
+
+// readAsset reads an asset record and its head.
+func (t *Txn) readAsset(tenant, id string) (*model.Asset, rawHead, error) {
+	item, err := t.txn.Get(assetKey(tenant, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, rawHead{}, ErrNotFound
+	}
+	if err != nil {
+		return nil, rawHead{}, err
+	}
+	var a model.Asset
+	var h rawHead
+	if err := item.Value(func(v []byte) error {
+		var err error
+		h, err = decodeAssetRecordRaw(v, &a) // a and h hold a copy of v
+		return err
+	}); err != nil {
+		return nil, rawHead{}, err
+	}
+	return &a, h, nil
 }
 
 // AssetIDByIP looks up the asset that holds ip.
@@ -88,14 +123,111 @@ func (t *Txn) AssetIDByIP(tenant string, ip netip.Addr) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("address index %s: %w", ip, err)
 	}
-	v, err := item.ValueCopy(nil)
-	return string(v), err
+	var id string
+	err = item.Value(func(v []byte) error { id = string(v); return nil })
+	return id, err
 }
 
-// PutAsset writes an asset and indexes the IP addresses that prev (the
-// version it replaces, nil for a new asset) did not have yet.
+// PutAsset writes an asset whose change makes no new version, and indexes
+// the IP addresses that prev (the version it replaces, nil for a new
+// asset) did not have yet. prev must be the asset as read in this
+// transaction.
 func (t *Txn) PutAsset(a *model.Asset, prev *model.Asset) error {
-	if err := t.put(assetKey(a.Tenant, a.ID), a); err != nil {
+	if prev == nil {
+		return t.putAssetRecord(a, prev, appendAssetRecord(nil, a, nil))
+	}
+	var scratch [128]byte
+	meta, vol, ok, err := t.carriedHead(a, scratch[:0])
+	if err != nil {
+		return fmt.Errorf("write asset %s: %w", a.ID, err)
+	}
+	if !ok {
+		return t.putAssetRecord(a, prev, appendAssetRecord(nil, a, nil))
+	}
+	return t.putAssetRecord(a, prev, appendAssetRecordRaw(nil, a, meta, vol))
+}
+
+// PutVersion writes v.Asset as the current state of its asset and v as
+// its newest version (v.Version must be v.Asset.Version), and indexes the
+// IP addresses that prev (the state it replaces, as read in this
+// transaction; nil for a new asset) did not have yet.
+func (t *Txn) PutVersion(prev *model.Asset, v *model.Version) error {
+	a := &v.Asset
+	if v.AssetID != a.ID || v.Version != a.Version {
+		return fmt.Errorf("write version %d of %s: it holds version %d of %s", v.Version, v.AssetID, a.Version, a.ID)
+	}
+	if prev != nil {
+		r, err := t.readBefore(a)
+		if err != nil {
+			return fmt.Errorf("write asset %s: %w", a.ID, err)
+		}
+		if r.head.flag != headNone {
+			if r.asset.Version >= v.Version {
+				return fmt.Errorf("write version %d of %s: version %d is already recorded", v.Version, a.ID, r.asset.Version)
+			}
+			if err := t.spill(r); err != nil {
+				return err
+			}
+		}
+	}
+	h := head{Time: v.Time, Source: v.Source, Job: v.Job, RunID: v.RunID, Changes: v.Changes}
+	return t.putAssetRecord(a, prev, appendAssetRecord(nil, a, &h))
+}
+
+// readBefore returns the stored state of a's asset as read in this
+// transaction, reading it now if it was not.
+func (t *Txn) readBefore(a *model.Asset) (readAsset, error) {
+	ref := assetRef{a.Tenant, a.ID}
+	if r, ok := t.read[ref]; ok {
+		return r, nil
+	}
+	prev, h, err := t.readAsset(a.Tenant, a.ID)
+	if errors.Is(err, ErrNotFound) {
+		return readAsset{}, nil
+	}
+	return readAsset{asset: prev, head: h}, err
+}
+
+// carriedHead returns the head the record of a keeps when a is written
+// without a new version, encoded: the stored head, with the snapshot's
+// volatile fields where a moves them on (vol, appended to scratch; empty
+// when they are a's). If a changes a field only a version may change, the
+// head goes to the history first and the record keeps none (ok false).
+func (t *Txn) carriedHead(a *model.Asset, scratch []byte) (meta string, vol []byte, ok bool, err error) {
+	r, err := t.readBefore(a)
+	if err != nil || r.head.flag == headNone {
+		return "", nil, false, err
+	}
+	if !stableEqual(r.asset, a) {
+		return "", nil, false, t.spill(r)
+	}
+	if r.head.flag == headSame {
+		v := volatileOf(r.asset)
+		vol = appendVolatile(scratch, &v)
+	} else {
+		vol = append(scratch, r.head.vol...)
+	}
+	var buf [128]byte
+	cur := volatileOf(a)
+	if string(appendVolatile(buf[:0], &cur)) == string(vol) {
+		vol = vol[:0]
+	}
+	return r.head.meta, vol, true, nil
+}
+
+// spill writes the head of a stored asset to the history.
+func (t *Txn) spill(r readAsset) error {
+	h, err := r.head.decode()
+	if err != nil {
+		return fmt.Errorf("asset %s: %w", r.asset.ID, err)
+	}
+	v := snapshotVersion(r.asset, &h)
+	return t.AppendVersion(r.asset.Tenant, &v)
+}
+
+func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
+	delete(t.read, assetRef{a.Tenant, a.ID}) // a later write in this transaction reads what this one wrote
+	if err := t.txn.Set(assetKey(a.Tenant, a.ID), rec); err != nil {
 		return fmt.Errorf("write asset %s: %w", a.ID, err)
 	}
 	for _, ad := range a.Addresses {
@@ -113,7 +245,8 @@ func (t *Txn) PutAsset(a *model.Asset, prev *model.Asset) error {
 	return nil
 }
 
-// AppendVersion records one version in an asset's history.
+// AppendVersion writes one version straight into an asset's history, for
+// imports and tests; ingest writes versions with PutVersion.
 func (t *Txn) AppendVersion(tenant string, v *model.Version) error {
 	if err := t.put(historyKey(tenant, v.AssetID, v.Version), v); err != nil {
 		return fmt.Errorf("write history of %s: %w", v.AssetID, err)
@@ -173,7 +306,23 @@ func (t *Txn) History(tenant, id string) ([]model.Version, error) {
 		out = append(out, ver)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	a, rh, err := t.readAsset(tenant, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return out, nil
+	case err != nil:
+		return out, fmt.Errorf("asset %s: %w", id, err)
+	case rh.flag != headNone:
+		h, err := rh.decode()
+		if err != nil {
+			return out, fmt.Errorf("asset %s: %w", id, err)
+		}
+		out = append(out, snapshotVersion(a, &h))
+	}
+	return out, nil
 }
 
 // Deviation reads one deviation.
@@ -318,7 +467,7 @@ func (t *Txn) PutJobState(tenant, job string, s JobState) error {
 func encode(v any) ([]byte, error) {
 	switch r := v.(type) {
 	case *model.Asset:
-		return appendAsset(nil, r), nil
+		return appendAssetRecord(nil, r, nil), nil
 	case *model.Version:
 		return appendVersion(nil, r), nil
 	}
@@ -328,7 +477,8 @@ func encode(v any) ([]byte, error) {
 func decode(b []byte, v any) error {
 	switch r := v.(type) {
 	case *model.Asset:
-		return decodeAsset(b, r)
+		_, err := decodeAssetRecordRaw(b, r)
+		return err
 	case *model.Version:
 		return decodeVersion(b, r)
 	}
