@@ -21,7 +21,7 @@ import (
 //
 //	1  asset records without a head (codecAssetV1); every version under h/
 //	2  asset records carry their newest version (codecAssetV2, record.go)
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -122,6 +122,23 @@ func isLockError(err error) bool {
 }
 
 func (s *Store) checkSchema() error {
+	// An index a migration needs is built first, in transactions of its
+	// own; the version moves only once it is complete.
+	var stored int
+	if err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte(keySchema))
+		if err != nil {
+			return nil
+		}
+		return item.Value(func(v []byte) error { stored, _ = strconv.Atoi(string(v)); return nil })
+	}); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if stored >= 1 && stored < 3 {
+		if err := buildDeviationIndex(s.db); err != nil {
+			return err
+		}
+	}
 	var from int
 	err := s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(keySchema))
@@ -168,6 +185,9 @@ func migrate(txn *badger.Txn, from int) error {
 			// of version 1 are read as records without one, so nothing is
 			// rewritten; an older sollwert must not open the store any more,
 			// which the new version number sees to.
+		case 2:
+			// 2 -> 3: the active-deviation index, built by checkSchema
+			// before this transaction (buildDeviationIndex).
 		default:
 			return fmt.Errorf("store: no migration from schema version %d", v)
 		}

@@ -365,8 +365,19 @@ func (t *Txn) assetDeviationIDs(tenant, assetID string) ([]string, error) {
 
 // PutDeviation writes a deviation and links it to its asset.
 func (t *Txn) PutDeviation(d *model.Deviation) error {
+	var prev *model.Deviation
+	var old model.Deviation
+	switch err := t.get(deviationKey(d.Tenant, d.ID), &old); {
+	case err == nil:
+		prev = &old
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("read deviation %s: %w", d.ID, err)
+	}
 	if err := t.put(deviationKey(d.Tenant, d.ID), d); err != nil {
 		return fmt.Errorf("write deviation %s: %w", d.ID, err)
+	}
+	if err := t.indexDeviation(prev, d); err != nil {
+		return err
 	}
 	if d.AssetID == "" {
 		return nil

@@ -223,13 +223,17 @@ func (u *ui) deviations(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	q := r.URL.Query()
+	if q.Get("state") == "" && q.Get("severity") == "" && q.Get("host") == "" && q.Get("rule") == "" {
+		u.activeDeviations(w, r)
+		return
+	}
 	all, err := u.s.deviations(r.Context(), tenantOf(r), f)
 	if err != nil {
 		u.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	d := deviationsPage{Pager: newPager(r, len(all)), CanAck: u.s.opts.Acks != nil}
-	q := r.URL.Query()
 	d.Filter.State, d.Filter.Severity, d.Filter.Host, d.Filter.Rule = q.Get("state"), q.Get("severity"), q.Get("host"), q.Get("rule")
 	for i := range all {
 		switch all[i].Severity {
@@ -245,6 +249,34 @@ func (u *ui) deviations(w http.ResponseWriter, r *http.Request) {
 	q.Del("flash")
 	q.Del("error")
 	d.Back = "/ui/?" + q.Encode()
+	u.render(w, r, "deviations", "Deviations", http.StatusOK, d)
+}
+
+// activeDeviations is the default view, every active deviation worst
+// first, read from the store's index: one page of records and the index's
+// keys for the counts, however many deviations there are.
+func (u *ui) activeDeviations(w http.ResponseWriter, r *http.Request) {
+	d := deviationsPage{CanAck: u.s.opts.Acks != nil, Back: "/ui/?"}
+	tenant := tenantOf(r)
+	err := u.s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		counts, err := t.CountActiveDeviations(tenant)
+		if err != nil {
+			return err
+		}
+		d.Counts.Critical, d.Counts.Warning, d.Counts.Info = counts[model.SeverityCritical], counts[model.SeverityWarning], counts[model.SeverityInfo]
+		d.Pager = newPager(r, d.Counts.Critical+d.Counts.Warning+d.Counts.Info)
+		return t.ActiveDeviations(tenant, d.Pager.From, func(dv *model.Deviation) error {
+			if len(d.Rows) >= d.Pager.To-d.Pager.From {
+				return store.ErrStop
+			}
+			d.Rows = append(d.Rows, *dv)
+			return nil
+		})
+	})
+	if err != nil {
+		u.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
 	u.render(w, r, "deviations", "Deviations", http.StatusOK, d)
 }
 
