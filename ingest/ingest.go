@@ -116,9 +116,23 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 		return sum, fmt.Errorf("ingest: apply run %s: %w", run.ID, err)
 	}
 
-	// Hosts the scope covered that the run did not find are down.
+	// Hosts the scope covered that the run did not find are down, once
+	// as many successful runs in a row as their rules' gone_after have
+	// missed them.
 	var absent []string
+	var earlier []time.Time // starts of this job's earlier successful runs, newest first
 	if err := a.Store.View(ctx, func(t *store.Txn) error {
+		if len(scope.Prefixes) > 0 {
+			runs, err := t.Runs(run.Tenant, run.Job, 64)
+			if err != nil {
+				return err
+			}
+			for _, r := range runs {
+				if r.ID != run.ID && r.Status == model.RunSucceeded {
+					earlier = append(earlier, r.Start)
+				}
+			}
+		}
 		for _, p := range scope.Prefixes {
 			if err := t.AssetIDsInPrefix(run.Tenant, p, func(id string) error {
 				if seen.add(id) {
@@ -140,6 +154,9 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 			if err != nil {
 				return part, err
 			}
+			if prev.Status == sdk.StatusUp && !a.gone(prev, earlier) {
+				continue
+			}
 			next, changes := model.MarkAbsent(*prev, scope, ref, now)
 			if prev.Status == sdk.StatusUp {
 				part.Down++
@@ -155,6 +172,24 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	}
 	a.notify(sum)
 	return sum, nil
+}
+
+// gone reports whether an asset this run did not find has now been
+// missed by as many successful runs in a row as its rules ask
+// (gone_after): this one, and the earlier ones since it was last seen.
+func (a *Applier) gone(as *model.Asset, earlier []time.Time) bool {
+	k := 1
+	if eng := a.Engine(); eng != nil {
+		k = eng.GoneAfter(as)
+	}
+	missed := 1
+	for _, start := range earlier {
+		if missed >= k || !start.After(as.LastSeen) {
+			break
+		}
+		missed++
+	}
+	return missed >= k
 }
 
 func (a *Applier) notify(sum Summary) {

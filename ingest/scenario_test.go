@@ -25,7 +25,7 @@ import (
 //
 //	rule NAME cidrs=CIDR[,CIDR] [tcp=PORTS] [udp=PORTS] [required_tcp=PORTS]
 //	     [unknown_hosts=SEVERITY] [severity=SEVERITY] [stale_after=N]
-//	     [open_after=N] [resolve_after=N] [flap_threshold=N flap_window=DURATION]
+//	     [open_after=N] [resolve_after=N] [flap_threshold=N flap_window=DURATION] [gone_after=N]
 //	run [job=NAME] scope=CIDR[,CIDR] tcp=PORTS     a finished run; `host` lines follow
 //	host IP [tcp=PORT,PORT] [down]                  one observed host
 //	failed run ...                                  a run that did not finish: ignored
@@ -256,10 +256,11 @@ func (s *scenario) parseRule(args []string) rules.Rule {
 			n, err := strconv.Atoi(v)
 			s.must(err)
 			r.StaleAfter = n
-		case "open_after", "resolve_after", "flap_threshold":
+		case "open_after", "resolve_after", "flap_threshold", "gone_after":
 			n, err := strconv.Atoi(v)
 			s.must(err)
-			*map[string]*int{"open_after": &r.Damping.OpenAfter, "resolve_after": &r.Damping.ResolveAfter, "flap_threshold": &r.Damping.FlapChanges}[k] = n
+			*map[string]*int{"open_after": &r.Damping.OpenAfter, "resolve_after": &r.Damping.ResolveAfter,
+				"flap_threshold": &r.Damping.FlapChanges, "gone_after": &r.GoneAfter}[k] = n
 		case "flap_window":
 			d, err := time.ParseDuration(v)
 			s.must(err)
@@ -323,10 +324,15 @@ func (s *scenario) flush() {
 		return
 	}
 	s.runs++
-	run := &model.Run{ID: fmt.Sprintf("r%d", s.runs), Tenant: model.DefaultTenant, Job: r.job, Source: "nmap"}
+	run := &model.Run{ID: fmt.Sprintf("r%d", s.runs), Tenant: model.DefaultTenant, Job: r.job, Source: "nmap", Start: s.now}
 	_, err := s.app.Apply(context.Background(), run, r.obs, r.scope)
 	s.must(err)
 	s.must(s.st.Update(context.Background(), func(t *store.Txn) error {
+		end := s.now
+		run.Status, run.End = model.RunSucceeded, &end
+		if err := t.PutRun(run); err != nil {
+			return err
+		}
 		js, err := t.JobState(run.Tenant, run.Job)
 		if err != nil {
 			return err

@@ -115,6 +115,22 @@ func (e *Engine) Matching(tenant string, ip netip.Addr) []string {
 	return names
 }
 
+// GoneAfter is how many successful runs in a row must miss a to call it
+// down: the largest gone_after of the rules that select it, at least 1.
+func (e *Engine) GoneAfter(a *model.Asset) int {
+	k := 1
+	idx := e.byTenant[a.Tenant]
+	ip := a.IP()
+	if idx == nil || !ip.IsValid() {
+		return k
+	}
+	var buf [16]int32
+	for _, ri := range idx.lookup(ip, buf[:0]) {
+		k = max(k, e.rules[ri].GoneAfter)
+	}
+	return k
+}
+
 // Evaluate appends to out every finding for a at time now.
 func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []model.Finding {
 	idx := e.byTenant[a.Tenant]

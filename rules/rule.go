@@ -37,6 +37,9 @@ type Rule struct {
 	InterfacesUp []string
 	// Damping holds back deviations that come and go.
 	Damping model.Damping
+	// GoneAfter is how many successful runs in a row must miss a host
+	// before it counts as down (0 and 1: the first).
+	GoneAfter int
 }
 
 // FactRule is what one fact must be: matching a regular expression, or

@@ -22,7 +22,7 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "severity"},
 		{Name: "stale_after"},
 		{Name: "interfaces_up"},
-		{Name: "open_after"}, {Name: "resolve_after"},
+		{Name: "open_after"}, {Name: "resolve_after"}, {Name: "gone_after"},
 		{Name: "flap_threshold"}, {Name: "flap_window"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "fact", LabelNames: []string{"name"}}},
@@ -119,7 +119,8 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 			r.StaleAfter = n
 		}
 	}
-	for name, into := range map[string]*int{"open_after": &r.Damping.OpenAfter, "resolve_after": &r.Damping.ResolveAfter, "flap_threshold": &r.Damping.FlapChanges} {
+	for name, into := range map[string]*int{"open_after": &r.Damping.OpenAfter, "resolve_after": &r.Damping.ResolveAfter,
+		"flap_threshold": &r.Damping.FlapChanges, "gone_after": &r.GoneAfter} {
 		if a := content.Attributes[name]; a != nil {
 			if n, ok := d.integer(a); ok {
 				if n < 1 || n > 1000 {
