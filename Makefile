@@ -85,6 +85,7 @@ test: test-deps
 		(cd plugins/$$p && $(GO) vet ./... && $(GO) test -race -count=1 ./...) || exit 1; \
 	done
 	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 15s ./plugins/nmap/nmapxml/
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...

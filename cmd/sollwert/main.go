@@ -33,6 +33,7 @@ func commands() []command {
 		{"token", "token create|list|revoke: API tokens in the tokens file", runToken},
 		{"inventory", "Ansible inventory script: --list, --host H", runInventory},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
+		{"diff", "what changed between two nmap XML scans (like ndiff; --json)", runDiff},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -2,15 +2,14 @@ package nmap
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
 
-	nmaplib "github.com/Ullaakut/nmap/v3"
 	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/plugins/nmap/nmapxml"
 	"github.com/sollwert/sollwert/sdk"
 )
 
@@ -47,104 +46,80 @@ func (e *outputError) Error() string {
 
 func (e *outputError) Unwrap() error { return e.err }
 
-// parseOutput reads nmap's XML as a token stream and decodes one <host> at
-// a time, so memory stays flat however large the scan. Full batches are
-// emitted as they fill; the remainder is returned in pending. An error is
-// either an *outputError or the emitter's.
+// parseOutput reads nmap's XML host by host with nmapxml, so memory stays
+// flat however large the scan. Full batches are emitted as they fill; the
+// remainder is returned in pending. An error is either an *outputError or
+// the emitter's.
 func parseOutput(ctx context.Context, r io.Reader, emit sdk.Emitter, log hclog.Logger) (scanOutput, error) {
 	var out scanOutput
-	dec := xml.NewDecoder(r)
-	sawRoot := false
+	rd := nmapxml.NewReader(r, nmapxml.Options{Progress: func(p nmapxml.TaskProgress) { logProgress(log, p) }})
+	var h nmapxml.Host // reused: observation copies what it keeps
 	for {
-		tok, err := dec.Token()
+		err := rd.NextInto(&h)
 		if err == io.EOF {
-			// While elements are open the decoder reports a syntax error
-			// instead, so only output that never opened <nmaprun> gets here.
-			return out, &outputError{offset: dec.InputOffset(), msg: "nmap wrote no <nmaprun> XML: output ended"}
+			break
 		}
 		if err != nil {
-			return out, xmlError(dec.InputOffset(), err)
+			return out, readError(rd, err)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if t.Name.Local == "nmaprun" {
-				out.complete = true
-				return out, nil
+		if obs, ok := observation(&h); ok {
+			out.pending = append(out.pending, obs)
+		}
+		if len(out.pending) >= batchSize {
+			if err := emit.Emit(ctx, out.pending); err != nil {
+				return out, fmt.Errorf("nmap: hand over hosts: %w", err)
 			}
-		case xml.StartElement:
-			if !sawRoot {
-				if t.Name.Local != "nmaprun" {
-					return out, &outputError{offset: dec.InputOffset(), msg: fmt.Sprintf("nmap output starts with <%s>, not <nmaprun>", t.Name.Local)}
-				}
-				sawRoot = true
-				continue
-			}
-			switch t.Name.Local {
-			case "host":
-				var h nmaplib.Host
-				if err := dec.DecodeElement(&h, &t); err != nil {
-					return out, xmlError(dec.InputOffset(), err)
-				}
-				if obs, ok := observation(&h); ok {
-					out.pending = append(out.pending, obs)
-				}
-				if len(out.pending) >= batchSize {
-					if err := emit.Emit(ctx, out.pending); err != nil {
-						return out, fmt.Errorf("nmap: hand over hosts: %w", err)
-					}
-					out.pending = nil
-				}
-			case "taskprogress":
-				logProgress(log, t.Attr)
-			case "target":
-				// nmap lists the target specifications it could not use.
-				if attr(t.Attr, "status") == "skipped" {
-					out.skipped = append(out.skipped, fmt.Sprintf("%q (%s)", attr(t.Attr, "specification"), attr(t.Attr, "reason")))
-				}
-			case "finished":
-				out.finished = true
-				out.exit = attr(t.Attr, "exit")
-				out.errormsg = attr(t.Attr, "errormsg")
-			case "hosts":
-				n, err := strconv.ParseUint(attr(t.Attr, "total"), 10, 64)
-				if err != nil {
-					return out, &outputError{offset: dec.InputOffset(), msg: "nmap's <hosts> has no valid total", err: err}
-				}
-				out.hostsSeen, out.total = true, n
-			}
+			out.pending = nil
 		}
 	}
+	out.complete = true
+	run := rd.Run()
+	for _, t := range run.Targets {
+		// nmap lists the target specifications it could not use.
+		if t.Status == "skipped" {
+			out.skipped = append(out.skipped, fmt.Sprintf("%q (%s)", t.Specification, t.Reason))
+		}
+	}
+	if f := run.Finished; f != nil {
+		out.finished, out.exit, out.errormsg = true, f.Exit, f.ErrorMsg
+	}
+	if hs := run.HostStats; hs != nil {
+		if hs.Total < 0 {
+			return out, &outputError{offset: rd.Offset(), msg: fmt.Sprintf("nmap's <hosts> has no valid total (%d)", hs.Total)}
+		}
+		out.hostsSeen, out.total = true, uint64(hs.Total)
+	}
+	return out, nil
 }
 
-func xmlError(offset int64, err error) error {
-	var syn *xml.SyntaxError
-	if errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &syn) && syn.Msg == "unexpected EOF") {
-		return &outputError{offset: offset, msg: "nmap output ended inside an element (truncated XML)", err: err}
+// readError sorts the reader's errors into what runNmap reports.
+func readError(rd *nmapxml.Reader, err error) error {
+	var syn *nmapxml.SyntaxError
+	if !errors.As(err, &syn) {
+		// The pipe failed (or was closed on cancellation).
+		return &outputError{offset: rd.Offset(), msg: "reading nmap's output failed", err: err}
 	}
-	return &outputError{offset: offset, msg: "malformed XML from nmap", err: err}
-}
-
-func attr(attrs []xml.Attr, name string) string {
-	for _, a := range attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
+	switch {
+	case !rd.Started() && errors.Is(err, io.ErrUnexpectedEOF):
+		return &outputError{offset: syn.Offset, msg: "nmap wrote no <nmaprun> XML: output ended", err: err}
+	case !rd.Started():
+		return &outputError{offset: syn.Offset, msg: "nmap output is not nmap XML", err: err}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &outputError{offset: syn.Offset, msg: "nmap output ended inside an element (truncated XML)", err: err}
 	}
-	return ""
+	return &outputError{offset: syn.Offset, msg: "malformed XML from nmap", err: err}
 }
 
 // logProgress reports nmap's --stats-every lines, so a CLI can show how
 // far a long scan has got.
-func logProgress(log hclog.Logger, attrs []xml.Attr) {
-	percent, _ := strconv.ParseFloat(attr(attrs, "percent"), 64)
-	remaining, _ := strconv.Atoi(attr(attrs, "remaining"))
-	log.Info("nmap progress", "task", attr(attrs, "task"), "percent", percent, "remaining", time.Duration(remaining)*time.Second)
+func logProgress(log hclog.Logger, p nmapxml.TaskProgress) {
+	log.Info("nmap progress", "task", p.Task, "percent", p.Percent, "remaining", time.Duration(p.Remaining)*time.Second)
 }
 
 // observation converts one nmap host. Hosts nmap did not find up are left
 // out: the scope already says they were looked at, and emitting them would
 // create assets for every unused address of a range.
-func observation(h *nmaplib.Host) (sdk.Observation, bool) {
+func observation(h *nmapxml.Host) (sdk.Observation, bool) {
 	if h.Status.State != sdk.StatusUp {
 		return sdk.Observation{}, false
 	}
@@ -173,8 +148,8 @@ func observation(h *nmaplib.Host) (sdk.Observation, bool) {
 		})
 	}
 	// Only when nmap measured it (SYN or OS scans): 0 would be ambiguous.
-	if h.Distance.Value > 0 {
-		o.Facts = map[string]string{"nmap.distance": strconv.Itoa(h.Distance.Value)}
+	if h.Distance > 0 {
+		o.Facts = map[string]string{"nmap.distance": strconv.Itoa(h.Distance)}
 	}
 	return o, len(o.Addresses) > 0
 }
