@@ -137,6 +137,15 @@ func (r PortRanges) Union(o PortRanges) PortRanges {
 	return append(append(PortRanges(nil), r...), o...).Normalize()
 }
 
+// Count is how many ports the ranges hold, each counted once.
+func (r PortRanges) Count() int {
+	n := 0
+	for _, p := range r.Normalize() {
+		n += int(p.Last) - int(p.First) + 1
+	}
+	return n
+}
+
 // String formats the ranges in nmap's -p syntax.
 func (r PortRanges) String() string {
 	parts := make([]string, 0, len(r))

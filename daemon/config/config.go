@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,10 @@ type Config struct {
 	Sinks   []Sink
 	// Tenants names "default" and every tenant block, in order.
 	Tenants []string
+	// ScanRateBudget is the packets per second all nmap jobs together may
+	// send; 0: no budget. Each job gets an equal share of it per slot of
+	// max_concurrent_jobs, so the sum never exceeds it.
+	ScanRateBudget int
 }
 
 // Plugin is one plugin block: what the daemon insists on before starting
@@ -136,6 +141,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "data_dir", Required: true},
 		{Name: "max_concurrent_jobs"},
 		{Name: "plugin_dir"},
+		{Name: "scan_rate_budget"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "api"},
@@ -193,6 +199,14 @@ func Parse(src []byte, filename string) (*Config, error) {
 			cfg.MaxConcurrentJobs = n
 		}
 	}
+	if a := content.Attributes["scan_rate_budget"]; a != nil {
+		if n, ok := d.integer(a); ok {
+			if n < 1 {
+				d.add(errorAt(a.Expr.Range(), "Invalid scan_rate_budget", "must be a number of packets per second"))
+			}
+			cfg.ScanRateBudget = n
+		}
+	}
 	if a := content.Attributes["plugin_dir"]; a != nil {
 		if dir, ok := d.str(a); ok {
 			if dir != "" && !filepath.IsAbs(dir) {
@@ -227,7 +241,39 @@ func Parse(src []byte, filename string) (*Config, error) {
 	if err := diagErr(d.diags); err != nil {
 		return nil, err
 	}
+	if cfg.ScanRateBudget > 0 {
+		share := max(1, cfg.ScanRateBudget/cfg.MaxConcurrentJobs)
+		for i := range cfg.Jobs {
+			if cfg.Jobs[i].Source == "nmap" {
+				cfg.Jobs[i].SourceConfig = withRateShare(cfg.Jobs[i].SourceConfig, share)
+			}
+		}
+	}
 	return cfg, nil
+}
+
+// withRateShare caps an nmap job's max_rate at its share of the daemon's
+// budget; a job that asks for less, or whose profile already sends less,
+// keeps that.
+func withRateShare(raw json.RawMessage, share int) json.RawMessage {
+	var c map[string]json.RawMessage
+	if json.Unmarshal(raw, &c) != nil {
+		return raw
+	}
+	var own int
+	if v, ok := c["max_rate"]; ok && json.Unmarshal(v, &own) == nil && own > 0 && own <= share {
+		return raw
+	}
+	var profile string
+	if v, ok := c["profile"]; ok && json.Unmarshal(v, &profile) == nil && profile == "ot_safe" && own == 0 && share >= 10 {
+		return raw // the profile's own 10 packets per second
+	}
+	c["max_rate"] = json.RawMessage(strconv.Itoa(share))
+	out, err := json.Marshal(c)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 // decodeBlocks decodes the blocks of the top level or of one tenant.

@@ -198,3 +198,54 @@ func TestEmptyAllowListForbidsEverything(t *testing.T) {
 		t.Fatalf("cidr %s", r.CIDRs[0])
 	}
 }
+
+func TestScanRateBudgetIsShared(t *testing.T) {
+	src := head + `scan_rate_budget = 300
+max_concurrent_jobs = 3
+job "fast" {
+  source   = "nmap"
+  schedule = "@hourly"
+  targets  = ["127.0.0.1"]
+}
+job "slow" {
+  source   = "nmap"
+  schedule = "@hourly"
+  targets  = ["127.0.0.1"]
+  max_rate = 20
+}
+job "greedy" {
+  source   = "nmap"
+  schedule = "@hourly"
+  targets  = ["127.0.0.1"]
+  max_rate = 5000
+}
+job "plant" {
+  source   = "nmap"
+  schedule = "@hourly"
+  targets  = ["127.0.0.1"]
+  profile  = "ot_safe"
+}
+job "switches" {
+  source    = "snmp"
+  schedule  = "@hourly"
+  targets   = ["127.0.0.1"]
+}
+`
+	cfg, err := Parse([]byte(src), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"fast": `"max_rate":100`, "slow": `"max_rate":20`, "greedy": `"max_rate":100`, "plant": `"profile":"ot_safe"`}
+	for _, j := range cfg.Jobs {
+		got := string(j.SourceConfig)
+		if w, ok := want[j.Name]; ok && !strings.Contains(got, w) {
+			t.Errorf("%s: %s lacks %s", j.Name, got, w)
+		}
+		if j.Name == "plant" && strings.Contains(got, "max_rate") {
+			t.Errorf("plant: the profile's own rate is lower than the share: %s", got)
+		}
+		if j.Name == "switches" && strings.Contains(got, "max_rate") {
+			t.Errorf("switches: not an nmap job: %s", got)
+		}
+	}
+}

@@ -48,6 +48,21 @@ func buildArgs(ctx context.Context, cfg Config, plan scanPlan) ([]string, error)
 	if plan.privileged {
 		opts = append(opts, nmaplib.WithPrivileged())
 	}
+	if cfg.MaxRate > 0 {
+		opts = append(opts, nmaplib.WithMaxRate(cfg.MaxRate))
+	}
+	if cfg.scanDelay > 0 {
+		opts = append(opts, nmaplib.WithScanDelay(cfg.scanDelay))
+	}
+	if cfg.MaxParallelHosts > 0 {
+		opts = append(opts, nmaplib.WithMaxHostgroup(cfg.MaxParallelHosts))
+	}
+	if cfg.maxProbes > 0 {
+		opts = append(opts, nmaplib.WithMaxParallelism(cfg.maxProbes))
+	}
+	if cfg.singleRetry {
+		opts = append(opts, nmaplib.WithMaxRetries(1))
+	}
 	opts = append(opts, nmaplib.WithPorts(ports))
 	if cfg.ServiceDetection {
 		opts = append(opts, nmaplib.WithServiceInfo())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/sollwert/sollwert/sdk"
 )
@@ -15,6 +16,23 @@ const (
 	DefaultPorts    = "1-1024"
 	DefaultScanType = "auto"
 	DefaultTiming   = 4
+)
+
+// The ot_safe profile, for networks of PLCs, RTUs and other devices that a
+// burst of probes can upset: a connect scan (no half-open connections
+// left behind), one host at a time, one probe at a time, at most
+// otSafeMaxRate packets per second, no version or OS probes, and a short
+// port list (otSafePorts unless the job names its own, at most
+// otSafeMaxPorts).
+const (
+	ProfileOTSafe  = "ot_safe"
+	otSafeRate     = 10
+	otSafeMaxRate  = 50
+	otSafeMaxPorts = 100
+	// otSafePorts are the usual services of industrial networks: FTP, SSH,
+	// Telnet, HTTP(S), S7 (102), Modbus (502), DNP3 (20000), EtherNet/IP
+	// (44818), BACnet (47808 is UDP; its TCP twin is rare but probed).
+	otSafePorts = "21,22,23,80,102,443,502,20000,44818,47808"
 )
 
 // maxTargetBits bounds one target to 2^24 addresses (an IPv4 /8, an IPv6
@@ -44,10 +62,20 @@ type Config struct {
 	NmapPath string `json:"nmap_path"`
 	// ExtraArgs go to nmap as they are, after the checks in extraArgError.
 	ExtraArgs []string `json:"extra_args"`
+	// Politeness: packets per second at most (--max-rate), a pause
+	// between probes to one host (--scan-delay), and how many hosts nmap
+	// scans at once (--max-hostgroup). Profile "ot_safe" sets them all.
+	MaxRate          int    `json:"max_rate"`
+	ScanDelay        string `json:"scan_delay"`
+	MaxParallelHosts int    `json:"max_parallel_hosts"`
+	Profile          string `json:"profile"`
 
 	// Filled in by ParseConfig.
-	prefixes []netip.Prefix
-	tcp, udp sdk.PortRanges
+	prefixes    []netip.Prefix
+	tcp, udp    sdk.PortRanges
+	scanDelay   time.Duration
+	maxProbes   int // --max-parallelism; 0 = nmap's own
+	singleRetry bool
 }
 
 // ParseConfig decodes and checks a job's nmap configuration. Every problem
@@ -56,11 +84,37 @@ type Config struct {
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	// Defaults first: attributes absent from the JSON keep them, and an
 	// explicit timing = 0 stays 0.
-	c := Config{Ports: DefaultPorts, ScanType: DefaultScanType, Timing: DefaultTiming}
+	c := Config{ScanType: DefaultScanType, Timing: DefaultTiming}
 	if err := sdk.DecodeConfig(raw, &c); err != nil {
 		return c, err
 	}
 	verr := &sdk.ValidationError{}
+	var set map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &set)
+	portsGiven := set["ports"] != nil && string(set["ports"]) != "null"
+	if !portsGiven {
+		c.Ports = DefaultPorts
+	}
+	switch c.Profile {
+	case "":
+	case ProfileOTSafe:
+		applyOTSafe(&c, set, portsGiven, verr)
+	default:
+		verr.Add("profile", "%q is not a profile; the one there is: %q", c.Profile, ProfileOTSafe)
+	}
+	if c.MaxRate < 0 {
+		verr.Add("max_rate", "%d is not a number of packets per second", c.MaxRate)
+	}
+	if c.MaxParallelHosts < 0 {
+		verr.Add("max_parallel_hosts", "%d is not a number of hosts", c.MaxParallelHosts)
+	}
+	if c.ScanDelay != "" {
+		d, err := time.ParseDuration(c.ScanDelay)
+		if err != nil || d < 0 || d > time.Minute {
+			verr.Add("scan_delay", "%q is not a delay such as \"100ms\" (at most 1m)", c.ScanDelay)
+		}
+		c.scanDelay = d
+	}
 
 	if len(c.Targets) == 0 {
 		verr.Add("targets", "at least one IP address or CIDR is required")
@@ -97,6 +151,46 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		}
 	}
 	return c, verr.Err()
+}
+
+// applyOTSafe sets the ot_safe profile's limits, and refuses settings that
+// would break them rather than quietly overriding what the job says.
+func applyOTSafe(c *Config, set map[string]json.RawMessage, portsGiven bool, verr *sdk.ValidationError) {
+	given := func(k string) bool { v, ok := set[k]; return ok && string(v) != "null" }
+	if given("scan_type") && c.ScanType != "connect" {
+		verr.Add("scan_type", "profile ot_safe scans with connect (-sT) only")
+	}
+	c.ScanType = "connect"
+	if c.ServiceDetection {
+		verr.Add("service_detection", "profile ot_safe sends no version probes")
+	}
+	if c.UDPPorts != "" {
+		verr.Add("udp_ports", "profile ot_safe scans no UDP (its probes are raw packets)")
+	}
+	switch {
+	case !given("max_rate"):
+		c.MaxRate = otSafeRate
+	case c.MaxRate > otSafeMaxRate || c.MaxRate == 0:
+		verr.Add("max_rate", "profile ot_safe sends at most %d packets per second", otSafeMaxRate)
+	}
+	if given("max_parallel_hosts") && c.MaxParallelHosts != 1 {
+		verr.Add("max_parallel_hosts", "profile ot_safe scans one host at a time")
+	}
+	c.MaxParallelHosts = 1
+	if !given("timing") {
+		c.Timing = 2
+	} else if c.Timing > 2 {
+		verr.Add("timing", "profile ot_safe allows timing templates 0-2 (polite or slower)")
+	}
+	if !portsGiven {
+		c.Ports = otSafePorts
+	} else if r, err := sdk.ParsePortRanges(c.Ports); err == nil && r.Count() > otSafeMaxPorts {
+		verr.Add("ports", "profile ot_safe scans at most %d ports; this list has %d", otSafeMaxPorts, r.Count())
+	}
+	if !given("scan_delay") {
+		c.ScanDelay = "100ms"
+	}
+	c.maxProbes, c.singleRetry = 1, true
 }
 
 // parseTarget accepts one IP address or CIDR. Single addresses become

@@ -69,6 +69,10 @@ func configFields() []sdk.Field {
 		{Name: "timing", Type: "number", Description: "timing template 0-5 (-T, default 4)"},
 		{Name: "nmap_path", Type: "string", Description: "path of the nmap binary (default: nmap from PATH)"},
 		{Name: "extra_args", Type: "list(string)", Description: "further nmap options, passed as they are (output, input and scope options are refused)"},
+		{Name: "max_rate", Type: "number", Description: "packets per second at most (--max-rate)"},
+		{Name: "scan_delay", Type: "duration", Description: "pause between probes to one host (--scan-delay), at most 1m"},
+		{Name: "max_parallel_hosts", Type: "number", Description: "hosts scanned at once (--max-hostgroup)"},
+		{Name: "profile", Type: "string", Description: `"ot_safe": connect scan, 10 packets/s, one host and one probe at a time, no version probes, a short port list`},
 	}
 }
 

@@ -471,6 +471,13 @@ func TestBuildArgs(t *testing.T) {
 			[]string{"-sS", "-sU", "--privileged", "-p T:22,U:53,161"}, nil},
 		{"ipv6", `{"targets":["::1"],"extra_args":["--max-retries=1"]}`, scanPlan{ipv6: true},
 			[]string{"-6", "--max-retries=1 ::1"}, nil},
+		{"polite", `{"targets":["127.0.0.1"],"max_rate":200,"scan_delay":"50ms","max_parallel_hosts":4}`, scanPlan{},
+			[]string{"--max-rate 200", "--scan-delay 50ms", "--max-hostgroup 4"}, []string{"--max-parallelism", "--max-retries"}},
+		{"ot_safe even when syn is possible", `{"targets":["127.0.0.0/29"],"profile":"ot_safe"}`, scanPlan{syn: false},
+			[]string{"-sT", "-T2", "--max-rate 10", "--scan-delay 100ms", "--max-hostgroup 1", "--max-parallelism 1", "--max-retries 1",
+				"-p T:21-23,80,102,443,502,20000,44818,47808"}, []string{"-sS", "-sV", "-sU", "-O", "-T4"}},
+		{"ot_safe with its own ports and rate", `{"targets":["127.0.0.1"],"profile":"ot_safe","ports":"502","max_rate":5,"timing":1}`, scanPlan{},
+			[]string{"-sT", "-T1", "--max-rate 5", "-p T:502"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -511,5 +518,55 @@ func TestLogsCarryTheJob(t *testing.T) {
 	}
 	if got := buf.String(); !strings.Contains(got, "nmap progress") || !strings.Contains(got, "job=test") || !strings.Contains(got, "percent=95.5") {
 		t.Fatalf("log:\n%s", got)
+	}
+}
+
+func TestOTSafeProfile(t *testing.T) {
+	cfg, err := ParseConfig(json.RawMessage(`{"targets":["127.0.0.1"],"profile":"ot_safe"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ScanType != "connect" || cfg.MaxRate != otSafeRate || cfg.MaxParallelHosts != 1 || cfg.Timing != 2 || cfg.Ports != otSafePorts {
+		t.Fatalf("ot_safe config %+v", cfg)
+	}
+	for _, tc := range []struct{ extra, field string }{
+		{`"scan_type":"syn"`, "scan_type"},
+		{`"service_detection":true`, "service_detection"},
+		{`"udp_ports":"161"`, "udp_ports"},
+		{`"max_rate":500`, "max_rate"},
+		{`"max_parallel_hosts":8`, "max_parallel_hosts"},
+		{`"timing":4`, "timing"},
+		{`"ports":"1-1024"`, "ports"},
+		{`"profile":"stealthy"`, "profile"},
+	} {
+		src := `{"targets":["127.0.0.1"],"profile":"ot_safe",` + tc.extra + `}`
+		if strings.Contains(tc.extra, "profile") {
+			src = `{"targets":["127.0.0.1"],` + tc.extra + `}`
+		}
+		_, err := ParseConfig(json.RawMessage(src))
+		var verr *sdk.ValidationError
+		if !errors.As(err, &verr) || !slices.ContainsFunc(verr.Fields, func(f sdk.FieldError) bool { return f.Field == tc.field }) {
+			t.Errorf("%s: %v", tc.extra, err)
+		}
+	}
+}
+
+// TestRealOTSafeScanFindsListeners: the gentle profile still finds what
+// listens, with the real nmap against loopback.
+func TestRealOTSafeScanFindsListeners(t *testing.T) {
+	requireNmap(t)
+	a, b := listen(t, "127.0.0.1"), listen(t, "127.0.0.1")
+	closed := closedPort(t)
+	col, _, err := discover(t.Context(), New(nil), fmt.Sprintf(`{"targets":["127.0.0.1"],"profile":"ot_safe","ports":"%d,%d,%d","skip_host_discovery":true}`, a, b, closed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := col.all()
+	if len(obs) != 1 {
+		t.Fatalf("observations %+v", obs)
+	}
+	open := openOf(obs[0])
+	if _, ok := open[a]; !ok || len(open) != 2 {
+		t.Fatalf("open %v, want %d and %d", open, a, b)
 	}
 }
