@@ -20,7 +20,7 @@ build:
 # bin/plugins, a ready plugin_dir.
 EXAMPLE_PLUGINS := hostsfile
 # Provider adapters in plugins/NAME, each its own module against sdk/.
-PROVIDER_PLUGINS := libvirt digitalocean openstack
+PROVIDER_PLUGINS := libvirt digitalocean openstack aws
 examples:
 	@mkdir -p bin/plugins
 	@for p in $(EXAMPLE_PLUGINS); do \
