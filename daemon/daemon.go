@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -44,6 +45,9 @@ type Options struct {
 	StaleSweep time.Duration
 	// Delivery tunes event delivery to sinks (the logger is set here).
 	Delivery notifier.Options
+	// Importers read scans made elsewhere as runs of a job, by the job's
+	// source name ("nmap": nmap XML); nil: no imports.
+	Importers map[string]func(r io.Reader, log hclog.Logger) sdk.Source
 }
 
 // Daemon is a running sollwert.
@@ -627,6 +631,32 @@ func (s skipRecorder) Skipped(job scheduler.Job, trigger string, at time.Time, r
 }
 
 type jobController struct{ d *Daemon }
+
+// Import runs the job once over a scan made elsewhere, read from r by the
+// importer of the job's source, as the executor runs any source: a file
+// that is malformed or does not cover the job's targets changes nothing.
+func (c jobController) Import(ctx context.Context, name string, r io.Reader) (model.Run, error) {
+	job, ok := c.d.job(name)
+	if !ok {
+		return model.Run{}, fmt.Errorf("%w %q", api.ErrUnknownJob, name)
+	}
+	imp := c.d.opts.Importers[job.Source]
+	if imp == nil {
+		return model.Run{}, fmt.Errorf("%w: job %q runs source %q, which reads no files", api.ErrNotImportable, name, job.Source)
+	}
+	exec := *c.d.exec
+	exec.Sources = importFinder{SourceFinder: c.d, src: imp(r, c.d.log.Named("import"))}
+	out, err := exec.Execute(ctx, job, "import")
+	return out.Run, err
+}
+
+// importFinder hands the executor the importing source for the job.
+type importFinder struct {
+	SourceFinder
+	src sdk.Source
+}
+
+func (f importFinder) Source(string, hclog.Logger) (sdk.Source, error) { return f.src, nil }
 
 func (c jobController) Jobs() []api.JobInfo {
 	c.d.mu.RLock()

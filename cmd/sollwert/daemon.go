@@ -38,7 +38,8 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	log := newLogger(stderr, level, format)
 	d, err := daemon.New(cfg, daemon.Options{
 		Sources: func(c *config.Config) (*plugins.Registry, error) { return sources(c, log) },
-		Logger:  log, Version: version, Commit: commit, Built: built})
+		Logger:  log, Version: version, Commit: commit, Built: built,
+		Importers: importers()})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1

@@ -32,6 +32,7 @@ func commands() []command {
 		{"ack", "acknowledge a deviation (or --remove the acknowledgement)", runAck},
 		{"token", "token create|list|revoke: API tokens in the tokens file", runToken},
 		{"inventory", "Ansible inventory script: --list, --host H", runInventory},
+		{"import", "import FILE.xml --job NAME: a scan made elsewhere as a run of a job", runImport},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
 		{"diff", "what changed between two nmap XML scans (like ndiff; --json)", runDiff},
 		{"version", "print the version", runVersion},

@@ -46,6 +46,13 @@ func sources(cfg *config.Config, log hclog.Logger) (*plugins.Registry, error) {
 	return r, nil
 }
 
+// importers read scans made elsewhere, by source name (sollwert import).
+func importers() map[string]func(io.Reader, hclog.Logger) sdk.Source {
+	return map[string]func(io.Reader, hclog.Logger) sdk.Source{
+		"nmap": func(r io.Reader, l hclog.Logger) sdk.Source { return nmap.NewImport(r, l) },
+	}
+}
+
 func pluginHost(cfg *config.Config, log hclog.Logger) *pluginhost.Host {
 	return &pluginhost.Host{Dir: cfg.PluginDir, Pins: cfg.Pins(), Logger: log.Named("plugin")}
 }

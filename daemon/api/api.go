@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -32,6 +33,7 @@ var (
 	ErrUnknownJob     = errors.New("unknown job")
 	ErrAlreadyRunning = errors.New("job is already running")
 	ErrInMaintenance  = errors.New("job is in a maintenance window")
+	ErrNotImportable  = errors.New("job cannot import scans")
 )
 
 // JobInfo describes a configured job.
@@ -51,6 +53,10 @@ type JobController interface {
 	Jobs() []JobInfo
 	// RunNow starts a run; errors wrap ErrUnknownJob or ErrAlreadyRunning.
 	RunNow(ctx context.Context, name string) error
+	// Import runs the job over a scan made elsewhere, read from r, and
+	// returns the run; errors wrap ErrUnknownJob or ErrNotImportable, or
+	// are the run's failure.
+	Import(ctx context.Context, name string, r io.Reader) (model.Run, error)
 }
 
 // Acker acknowledges deviations (ingest.Applier).
@@ -123,6 +129,7 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/jobs", auth.Read, s.listJobs)
 	s.route("GET /v1/jobs/{name}/runs", auth.Read, s.jobRuns)
 	s.route("POST /v1/jobs/{name}/run", auth.Run, s.runJob)
+	s.route("POST /v1/jobs/{name}/import", auth.Run, s.importScan)
 	s.route("GET /v1/check", auth.Read, s.check)
 	s.route("GET /v1/inventory/ansible", auth.Read, s.ansibleInventory)
 	s.route("GET /v1/sd/prometheus", auth.Read, s.prometheusSD)
@@ -614,6 +621,28 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 	default:
 		writeJSON(w, http.StatusAccepted, map[string]string{"job": name, "status": "started"})
+	}
+}
+
+// importScan takes a scan made elsewhere (the body: nmap XML) as a run of
+// the job. It answers with the run: 200 when it succeeded, 422 when the
+// file was refused (and nothing changed).
+func (s *Server) importScan(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !s.knownJob(r, name) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownJob, name))
+		return
+	}
+	run, err := s.opts.Jobs.Import(r.Context(), name, http.MaxBytesReader(w, r.Body, 4<<30))
+	switch {
+	case errors.Is(err, ErrNotImportable):
+		writeError(w, http.StatusBadRequest, err)
+	case err != nil && run.ID == "":
+		writeError(w, http.StatusInternalServerError, err)
+	case err != nil:
+		writeJSON(w, http.StatusUnprocessableEntity, run)
+	default:
+		writeJSON(w, http.StatusOK, run)
 	}
 }
 

@@ -34,6 +34,10 @@ func (f fakeJobs) RunNow(_ context.Context, name string) error {
 	return nil
 }
 
+func (f fakeJobs) Import(context.Context, string, io.Reader) (model.Run, error) {
+	return model.Run{}, ErrNotImportable
+}
+
 func newServer(t *testing.T, running bool) (*httptest.Server, *store.Store, time.Time) {
 	t.Helper()
 	st, err := store.Open("", store.Options{InMemory: true})

@@ -25,6 +25,9 @@ type scanOutput struct {
 	hostsSeen bool   // <runstats><hosts> was read
 	total     uint64 // hosts@total: addresses nmap looked at
 	skipped   []string
+	// scanned holds the ports per protocol nmap's <scaninfo> says it
+	// scanned, for imported files.
+	scanned map[sdk.Protocol]sdk.PortRanges
 	// pending holds the hosts not yet emitted; they go out only once the
 	// whole run is known to be good.
 	pending []sdk.Observation
@@ -78,6 +81,15 @@ func parseOutput(ctx context.Context, r io.Reader, emit sdk.Emitter, log hclog.L
 		// nmap lists the target specifications it could not use.
 		if t.Status == "skipped" {
 			out.skipped = append(out.skipped, fmt.Sprintf("%q (%s)", t.Specification, t.Reason))
+		}
+	}
+	for _, si := range run.ScanInfo {
+		if r, err := sdk.ParsePortRanges(si.Services); err == nil && si.Services != "" {
+			if out.scanned == nil {
+				out.scanned = map[sdk.Protocol]sdk.PortRanges{}
+			}
+			p := sdk.Protocol(si.Protocol)
+			out.scanned[p] = out.scanned[p].Union(r)
 		}
 	}
 	if f := run.Finished; f != nil {

@@ -108,25 +108,12 @@ func runNmap(ctx context.Context, spec runSpec, emit sdk.Emitter, log hclog.Logg
 		return lines, fmt.Errorf("nmap: %s%s%s: %w", describeExit(waitErr), tail(lines, 5), rawSocketHint(lines), waitErr)
 	case parseErr != nil:
 		return lines, fmt.Errorf("nmap: %w%s", parseErr, tail(lines, 3))
-	case !out.finished:
-		return lines, fmt.Errorf("nmap: output has no <runstats><finished>: the scan did not finish%s", tail(lines, 3))
-	case out.exit != "success":
-		msg := out.errormsg
-		if msg == "" {
-			msg = fmt.Sprintf("exit=%q", out.exit)
-		}
-		return lines, fmt.Errorf("nmap: scan failed: %s%s", msg, tail(lines, 5))
-	case len(out.skipped) > 0:
-		return lines, fmt.Errorf("nmap: skipped targets %s%s", strings.Join(out.skipped, ", "), tail(lines, 3))
+	}
+	if err := out.finishedWhole(spec.expectHosts); err != nil {
+		return lines, fmt.Errorf("%w%s", err, tail(lines, 3))
 	}
 	if bad := findTargetFailure(lines); bad != "" {
 		return lines, fmt.Errorf("nmap: a target could not be scanned: %s", bad)
-	}
-	if !out.hostsSeen {
-		return lines, errors.New("nmap: output has no <runstats><hosts>: cannot tell how many addresses were scanned")
-	}
-	if spec.expectHosts > 0 && out.total != spec.expectHosts {
-		return lines, fmt.Errorf("nmap: scanned %d addresses, but the targets hold %d%s", out.total, spec.expectHosts, tail(lines, 3))
 	}
 	if len(out.pending) > 0 {
 		if err := emit.Emit(ctx, out.pending); err != nil {
@@ -134,6 +121,29 @@ func runNmap(ctx context.Context, spec runSpec, emit sdk.Emitter, log hclog.Logg
 		}
 	}
 	return lines, nil
+}
+
+// finishedWhole says whether the XML describes a scan that ran to its end
+// over exactly expect addresses (0: any number), the condition for its
+// absences to count.
+func (out *scanOutput) finishedWhole(expect uint64) error {
+	switch {
+	case !out.finished:
+		return errors.New("nmap: output has no <runstats><finished>: the scan did not finish")
+	case out.exit != "success":
+		msg := out.errormsg
+		if msg == "" {
+			msg = fmt.Sprintf("exit=%q", out.exit)
+		}
+		return fmt.Errorf("nmap: scan failed: %s", msg)
+	case len(out.skipped) > 0:
+		return fmt.Errorf("nmap: skipped targets %s", strings.Join(out.skipped, ", "))
+	case !out.hostsSeen:
+		return errors.New("nmap: output has no <runstats><hosts>: cannot tell how many addresses were scanned")
+	case expect > 0 && out.total != expect:
+		return fmt.Errorf("nmap: scanned %d addresses, but the targets hold %d", out.total, expect)
+	}
+	return nil
 }
 
 // stopProcess kills nmap and its process group. The leader is signalled
