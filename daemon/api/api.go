@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +94,35 @@ type Server struct {
 	opts   Options
 	mux    *http.ServeMux
 	routes []Route
+
+	countMu sync.Mutex
+	counts  map[string]countAt // assets by tenant, for the check
+}
+
+// assetCount is the tenant's number of assets for the check's perfdata,
+// counted at most once a second: a count walks every asset key, and a
+// monitoring system polls the check thousands of times a second.
+func (s *Server) assetCount(t *store.Txn, tenant string) (int, error) {
+	now := s.opts.Now()
+	s.countMu.Lock()
+	c, ok := s.counts[tenant]
+	s.countMu.Unlock()
+	if ok && now.Sub(c.at) < time.Second && !now.Before(c.at) {
+		return c.n, nil
+	}
+	n, err := t.CountAssets(tenant)
+	if err != nil {
+		return 0, err
+	}
+	s.countMu.Lock()
+	s.counts[tenant] = countAt{n: n, at: now}
+	s.countMu.Unlock()
+	return n, nil
+}
+
+type countAt struct {
+	n  int
+	at time.Time
 }
 
 // Route is one route and the scope it needs; "" for the few that need no
@@ -114,7 +144,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), counts: map[string]countAt{}}
 	// Every route names the scope it needs; with a Guard, a request
 	// without a token that holds it goes no further.
 	s.public("GET /healthz", http.HandlerFunc(s.healthz))
@@ -479,15 +509,36 @@ func (f deviationFilter) match(d *model.Deviation) bool {
 	return true
 }
 
+// deviations lists what f selects, from the index that fits: the
+// deviations of the assets in a small host range, the active-deviation
+// index for active ones, all records only for other states.
 func (s *Server) deviations(ctx context.Context, tenant string, f deviationFilter) ([]model.Deviation, error) {
 	out := []model.Deviation{}
 	err := s.opts.Store.View(ctx, func(t *store.Txn) error {
-		return t.ForEachDeviation(tenant, func(d *model.Deviation) error {
+		keep := func(d *model.Deviation) error {
 			if f.match(d) {
 				out = append(out, *d)
 			}
 			return nil
-		})
+		}
+		switch {
+		case f.host.IsValid() && f.host.Addr().BitLen()-f.host.Bits() <= 16:
+			return t.AssetIDsInPrefix(tenant, f.host, func(id string) error {
+				devs, err := t.DeviationsOfAsset(tenant, id)
+				if err != nil {
+					return err
+				}
+				for i := range devs {
+					if err := keep(&devs[i]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		case f.states == nil:
+			return t.ActiveDeviations(tenant, 0, keep)
+		}
+		return t.ForEachDeviation(tenant, keep)
 	})
 	sort.Slice(out, func(i, j int) bool {
 		if a, b := out[i].Severity.Rank(), out[j].Severity.Rank(); a != b {
@@ -727,7 +778,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 		var err error
-		if in.Assets, err = t.CountAssets(tenant); err != nil {
+		if in.Assets, err = s.assetCount(t, tenant); err != nil {
 			return err
 		}
 		for _, j := range s.tenantJobs(tenant) {

@@ -16,11 +16,11 @@ import (
 	"github.com/sollwert/sollwert/store"
 )
 
-// BenchmarkWebFirstPage renders the first page of the deviations and the
-// assets views over a store of 100,000 assets (20 open ports each) with
-// 10,000 open deviations, through HTTP on loopback; it reports the median
-// and the 90th percentile of one page.
-func BenchmarkWebFirstPage(b *testing.B) {
+// largeStore fills a store on disk with assets (20 open ports each, one
+// address each from 198.18.0.0) and open deviations on every
+// assets/devs-th of them.
+func largeStore(b *testing.B, assets, devs int) *store.Store {
+	b.Helper()
 	st, err := store.Open(b.TempDir(), store.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -28,15 +28,14 @@ func BenchmarkWebFirstPage(b *testing.B) {
 	b.Cleanup(func() { st.Close() })
 	now := time.Now().UTC()
 	base := netip.MustParseAddr("198.18.0.0")
-	const assets, devs = 100_000, 10_000
 	for start := 0; start < assets; start += 1000 {
 		err := st.Update(context.Background(), func(tx *store.Txn) error {
 			ip := base
 			for range start {
 				ip = ip.Next()
 			}
-			for i := start; i < start+1000; i++ {
-				a := &model.Asset{ID: fmt.Sprintf("%016x", i), Tenant: model.DefaultTenant, Status: "up", FirstSeen: now, LastSeen: now,
+			for i := start; i < min(start+1000, assets); i++ {
+				a := &model.Asset{ID: fmt.Sprintf("%016x", i), Tenant: model.DefaultTenant, Status: "up", FirstSeen: now, LastSeen: now, LastScanned: now,
 					Addresses: []sdk.Address{{Addr: ip.String(), Type: "ipv4"}}, Sources: []string{"nmap"}}
 				for p := range 20 {
 					a.Services = append(a.Services, model.Service{Protocol: "tcp", Port: uint16(1000 + p), State: "open", Since: now})
@@ -59,6 +58,15 @@ func BenchmarkWebFirstPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return st
+}
+
+// BenchmarkWebFirstPage renders the first page of the deviations and the
+// assets views over a store of 100,000 assets (20 open ports each) with
+// 10,000 open deviations, through HTTP on loopback; it reports the median
+// and the 90th percentile of one page.
+func BenchmarkWebFirstPage(b *testing.B) {
+	st := largeStore(b, 100_000, 10_000)
 	h, err := New(Options{Store: st, Jobs: fakeJobs{}, Acks: nil})
 	if err != nil {
 		b.Fatal(err)
