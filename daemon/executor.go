@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -69,6 +71,8 @@ func (e *Executor) Execute(ctx context.Context, job config.Job, trigger string) 
 	switch {
 	case err == nil:
 		run.Status = model.RunSucceeded
+	case errors.As(err, new(*partialError)):
+		run.Status = model.RunPartial
 	case errors.Is(err, context.DeadlineExceeded):
 		run.Status = model.RunTimedOut
 	case errors.Is(err, context.Canceled):
@@ -127,35 +131,119 @@ func (e *Executor) discoverAndApply(ctx, bg context.Context, job config.Job, run
 		return Outcome{}, err
 	}
 	defer spool.Close()
-	collect := sdk.EmitterFunc(func(ctx context.Context, batch []sdk.Observation) error {
-		if spool.Observations()+len(batch) > limit {
-			return fmt.Errorf("run produced more than %d observations; split the job", limit)
-		}
-		if err := spool.Add(batch); err != nil {
-			return err
-		}
-		if e.Progress != nil {
-			e.Progress(spool.Observations())
-		}
-		return ctx.Err()
-	})
+	collect := &collector{e: e, spool: spool, limit: limit, bg: bg, run: run}
 	res, err := src.Discover(ctx, sdk.DiscoverRequest{Config: job.SourceConfig, Job: job.Name, Tenant: job.Tenant, RunID: run.ID}, collect)
 	if err == nil {
 		err = ctx.Err() // a source that ignores cancellation must not count as finished
 	}
+	collect.mu.Lock()
+	defer collect.mu.Unlock()
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%s: %w", job.Source, err)
+		if collect.parts > 0 {
+			run.Hosts, run.Scope = collect.hosts, &collect.scope
+			err = &partialError{parts: collect.parts, err: err}
+		}
+		return Outcome{Summary: collect.sum}, fmt.Errorf("%s: %w", job.Source, err)
 	}
-	run.Hosts = spool.Hosts()
-	run.Scope = &res.Scope
+	run.Hosts = collect.hosts + spool.Hosts()
+	scope := res.Scope
+	if collect.parts > 0 {
+		scope = unionScope(collect.scope, res.Scope)
+	}
+	run.Scope = &scope
 	run.Warnings = res.Warnings
 	// Applying is bounded work on a finished result: finish it even if
 	// shutdown starts now, so no run is left half-applied.
 	sum, err := e.Applier.ApplyFrom(bg, run, spool, res.Scope)
+	collect.sum.Add(sum)
 	if err != nil {
-		return Outcome{Summary: sum}, err
+		return Outcome{Summary: collect.sum}, err
 	}
-	return Outcome{Summary: sum}, nil
+	return Outcome{Summary: collect.sum}, nil
+}
+
+// collector is the executor's emitter: batches wait in the spool until
+// the run has finished; finished parts (sdk.PartEmitter) are applied as
+// they come, one at a time.
+type collector struct {
+	e     *Executor
+	spool *ingest.Spool
+	limit int
+	bg    context.Context
+	run   *model.Run
+
+	mu    sync.Mutex
+	parts int
+	hosts int
+	scope sdk.Scope
+	sum   ingest.Summary
+}
+
+func (c *collector) Emit(ctx context.Context, batch []sdk.Observation) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spool.Observations()+len(batch) > c.limit {
+		return fmt.Errorf("run produced more than %d observations; split the job", c.limit)
+	}
+	if err := c.spool.Add(batch); err != nil {
+		return err
+	}
+	if c.e.Progress != nil {
+		c.e.Progress(c.hosts + c.spool.Observations())
+	}
+	return ctx.Err()
+}
+
+// EmitPart implements sdk.PartEmitter: a finished part is applied with
+// its own scope now, as a small run of its own would be.
+func (c *collector) EmitPart(ctx context.Context, obs []sdk.Observation, scope sdk.Scope) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range obs {
+		if err := obs[i].Validate(); err != nil {
+			return fmt.Errorf("observation %d of a part: %w", i, err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sum, err := c.e.Applier.Apply(c.bg, c.run, obs, scope)
+	if err != nil {
+		return err
+	}
+	c.parts++
+	c.hosts += len(obs)
+	c.scope = unionScope(c.scope, scope)
+	c.sum.Add(sum)
+	if c.e.Progress != nil {
+		c.e.Progress(c.hosts + c.spool.Observations())
+	}
+	return nil
+}
+
+// partialError is a split run of which some parts were applied.
+type partialError struct {
+	parts int
+	err   error
+}
+
+func (e *partialError) Error() string {
+	return fmt.Sprintf("%v (the %d parts that finished before were applied; the rest of the scope is unchanged)", e.err, e.parts)
+}
+
+func (e *partialError) Unwrap() error { return e.err }
+
+func unionScope(a, b sdk.Scope) sdk.Scope {
+	out := sdk.Scope{Prefixes: append(append([]netip.Prefix(nil), a.Prefixes...), b.Prefixes...)}
+	for _, m := range []map[sdk.Protocol]sdk.PortRanges{a.Ports, b.Ports} {
+		for p, r := range m {
+			if out.Ports == nil {
+				out.Ports = map[sdk.Protocol]sdk.PortRanges{}
+			}
+			out.Ports[p] = out.Ports[p].Union(r)
+		}
+	}
+	return out
 }
 
 func (e *Executor) now() time.Time {

@@ -324,6 +324,12 @@ func batches[T any](ctx context.Context, st *store.Store, produce func(feed func
 	return perr
 }
 
+// Add counts o into s, for a run applied in parts.
+func (s *Summary) Add(o Summary) {
+	s.Hosts += o.Hosts
+	s.add(o)
+}
+
 func (s *Summary) add(o Summary) {
 	s.Changed += o.Changed
 	s.Down += o.Down

@@ -16,6 +16,9 @@ const (
 	RunFailed      RunStatus = "failed"
 	RunTimedOut    RunStatus = "timeout"
 	RunCancelled   RunStatus = "cancelled"
+	// RunPartial: some parts of a split run finished and were applied,
+	// others failed and changed nothing.
+	RunPartial RunStatus = "partial"
 	RunSkipped     RunStatus = "skipped"
 	RunInterrupted RunStatus = "interrupted" // the daemon died while it ran
 )

@@ -27,6 +27,18 @@ type Emitter interface {
 	Emit(ctx context.Context, batch []Observation) error
 }
 
+// PartEmitter is an Emitter that also takes finished parts of a run. A
+// source that splits a large run into parts (the nmap source's chunks)
+// hands each part over with its own scope as soon as the part finished;
+// the host applies it at once, so its absences count right away. A part
+// that failed is never handed over and leaves its share of the scope as
+// it was. The host's emitter for in-process sources is one; a source must
+// work without it too.
+type PartEmitter interface {
+	Emitter
+	EmitPart(ctx context.Context, obs []Observation, scope Scope) error
+}
+
 // EmitterFunc adapts a function to Emitter.
 type EmitterFunc func(ctx context.Context, batch []Observation) error
 

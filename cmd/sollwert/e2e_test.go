@@ -56,7 +56,13 @@ func requireNmap(t *testing.T) {
 // connections until closed.
 func listen(t *testing.T) (port int, closeFn func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return listenOn(t, "127.0.0.1")
+}
+
+// listenOn is listen on another loopback address.
+func listenOn(t *testing.T, addr string) (port int, closeFn func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr+":0")
 	if err != nil {
 		t.Fatal(err)
 	}

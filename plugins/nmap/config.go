@@ -69,6 +69,12 @@ type Config struct {
 	ScanDelay        string `json:"scan_delay"`
 	MaxParallelHosts int    `json:"max_parallel_hosts"`
 	Profile          string `json:"profile"`
+	// ChunkSize splits a run over more addresses than this into nmap
+	// processes of at most ChunkSize addresses (a power of two, 16 to
+	// 65536), ParallelChunks at a time (default 2), each applied as it
+	// finishes. 0: one process per address family.
+	ChunkSize      int `json:"chunk_size"`
+	ParallelChunks int `json:"parallel_chunks"`
 
 	// Filled in by ParseConfig.
 	prefixes    []netip.Prefix
@@ -101,6 +107,15 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		applyOTSafe(&c, set, portsGiven, verr)
 	default:
 		verr.Add("profile", "%q is not a profile; the one there is: %q", c.Profile, ProfileOTSafe)
+	}
+	if c.ChunkSize != 0 && (c.ChunkSize < 16 || c.ChunkSize > 65536 || c.ChunkSize&(c.ChunkSize-1) != 0) {
+		verr.Add("chunk_size", "%d is not a power of two from 16 to 65536", c.ChunkSize)
+	}
+	if c.ParallelChunks < 0 || c.ParallelChunks > 8 {
+		verr.Add("parallel_chunks", "%d is not from 1 to 8", c.ParallelChunks)
+	}
+	if c.ParallelChunks == 0 {
+		c.ParallelChunks = 2
 	}
 	if c.MaxRate < 0 {
 		verr.Add("max_rate", "%d is not a number of packets per second", c.MaxRate)

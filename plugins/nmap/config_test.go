@@ -165,7 +165,7 @@ func TestDescribeListsEveryConfigField(t *testing.T) {
 	if _, err := ParseConfig(json.RawMessage(raw + "}")); err != nil {
 		t.Fatalf("a described field is unknown to Config: %v", err)
 	}
-	if len(d.Fields) != 13 {
-		t.Fatalf("%d fields described, Config has 13", len(d.Fields))
+	if len(d.Fields) != 15 {
+		t.Fatalf("%d fields described, Config has 15", len(d.Fields))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -72,6 +73,8 @@ func configFields() []sdk.Field {
 		{Name: "max_rate", Type: "number", Description: "packets per second at most (--max-rate)"},
 		{Name: "scan_delay", Type: "duration", Description: "pause between probes to one host (--scan-delay), at most 1m"},
 		{Name: "max_parallel_hosts", Type: "number", Description: "hosts scanned at once (--max-hostgroup)"},
+		{Name: "chunk_size", Type: "number", Description: "split runs over more addresses into nmap processes of this many (power of two, 16-65536), applied as each finishes"},
+		{Name: "parallel_chunks", Type: "number", Description: "chunks scanned at once (default 2, at most 8)"},
 		{Name: "profile", Type: "string", Description: `"ot_safe": connect scan, 10 packets/s, one host and one probe at a time, no version probes, a short port list`},
 	}
 }
@@ -110,6 +113,10 @@ func (s *Source) Discover(ctx context.Context, req sdk.DiscoverRequest, emit sdk
 
 	log := s.log.With("job", req.Job, "run_id", req.RunID)
 	var warnings []string
+	// Chunks were handed over with their own scopes: the result's scope
+	// is only what ran in one piece.
+	var unchunked []netip.Prefix
+	chunked := false
 	v4, v6 := cfg.families()
 	for _, fam := range []scanPlan{
 		{binary: binary, targets: v4, syn: syn, privileged: privileged},
@@ -118,6 +125,16 @@ func (s *Source) Discover(ctx context.Context, req sdk.DiscoverRequest, emit sdk
 		if len(fam.targets) == 0 {
 			continue
 		}
+		if parts, ok := emit.(sdk.PartEmitter); ok && cfg.ChunkSize > 0 && addressCount(fam.targets) > uint64(cfg.ChunkSize) {
+			w, err := runChunks(ctx, cfg, fam, cfg.ParallelChunks, parts, log)
+			warnings = append(warnings, w...)
+			if err != nil {
+				return sdk.Result{}, err
+			}
+			chunked = true
+			continue
+		}
+		unchunked = append(unchunked, fam.targets...)
 		args, err := buildArgs(ctx, cfg, fam)
 		if err != nil {
 			return sdk.Result{}, err
@@ -129,7 +146,11 @@ func (s *Source) Discover(ctx context.Context, req sdk.DiscoverRequest, emit sdk
 			return sdk.Result{}, err
 		}
 	}
-	return sdk.Result{Scope: cfg.Scope(), Warnings: warnings}, nil
+	scope := cfg.Scope()
+	if chunked {
+		scope.Prefixes = unchunked
+	}
+	return sdk.Result{Scope: scope, Warnings: warnings}, nil
 }
 
 // findNmap resolves the binary. The library's NewScanner would find a
