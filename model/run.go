@@ -11,14 +11,14 @@ type RunStatus string
 
 // Run statuses. Only RunSucceeded changes assets and deviations.
 const (
-	RunRunning     RunStatus = "running"
-	RunSucceeded   RunStatus = "succeeded"
-	RunFailed      RunStatus = "failed"
-	RunTimedOut    RunStatus = "timeout"
-	RunCancelled   RunStatus = "cancelled"
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunTimedOut  RunStatus = "timeout"
+	RunCancelled RunStatus = "cancelled"
 	// RunPartial: some parts of a split run finished and were applied,
 	// others failed and changed nothing.
-	RunPartial RunStatus = "partial"
+	RunPartial     RunStatus = "partial"
 	RunSkipped     RunStatus = "skipped"
 	RunInterrupted RunStatus = "interrupted" // the daemon died while it ran
 )
