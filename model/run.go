@@ -9,7 +9,8 @@ import (
 // RunStatus is how a job run ended.
 type RunStatus string
 
-// Run statuses. Only RunSucceeded changes assets and deviations.
+// Run statuses. Only RunSucceeded changes assets and deviations, and
+// RunPartial through the parts it finished.
 const (
 	RunRunning   RunStatus = "running"
 	RunSucceeded RunStatus = "succeeded"
