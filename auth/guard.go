@@ -63,6 +63,9 @@ type Guard struct {
 	// FailureLimit is how many failed logins one client may make per
 	// minute before it gets 429 (default 10).
 	FailureLimit int
+	// OnReload, if set, hears that the tokens file changed (token create
+	// or revoke), with the number of tokens now, for the audit log.
+	OnReload func(tokens int)
 
 	path          string
 	defaultTenant string
@@ -137,6 +140,10 @@ func (g *Guard) reload(force bool) error {
 	g.byHash, g.modTime, g.size = byHash, st.ModTime(), st.Size()
 	if !force {
 		g.log.Info("tokens file reloaded", "tokens", len(tokens))
+		if g.OnReload != nil {
+			// Outside the lock: the callback writes to the store.
+			defer func(n int) { go g.OnReload(n) }(len(tokens))
+		}
 	}
 	return nil
 }

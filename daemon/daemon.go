@@ -343,6 +343,15 @@ func (d *Daemon) runScheduled(ctx context.Context, sj scheduler.Job, trigger str
 	return err
 }
 
+// audit records something the daemon itself did, in the default
+// tenant's log (a reload and the tokens file concern every tenant).
+func (d *Daemon) audit(r model.AuditRecord) {
+	r.Time, r.Tenant, r.Actor = time.Now().UTC(), model.DefaultTenant, "daemon"
+	if err := d.store.Update(context.Background(), func(t *store.Txn) error { return t.AppendAudit(&r) }); err != nil {
+		d.log.Error("audit log", "error", err)
+	}
+}
+
 // heldUntil says until when an event must wait in the sinks' queues: the
 // end of the maintenance windows of the tenant's jobs that are open now
 // and whose targets hold the deviation's host. Zero: deliver it.
@@ -401,8 +410,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	}
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "error", err)
+		d.audit(model.AuditRecord{Action: "reload", Target: path, Detail: "refused: " + err.Error()})
 		return fmt.Errorf("reload: %w", err)
 	}
+	d.audit(model.AuditRecord{Action: "reload", Target: path, Detail: fmt.Sprintf("applied: %d jobs, %d rules", len(cfg.Jobs), len(cfg.Rules))})
 	if cfg.DataDir != old.DataDir || cfg.API.Listen != old.API.Listen {
 		d.log.Warn("data_dir and api.listen changes take effect at the next restart")
 	}
@@ -472,6 +483,10 @@ func (d *Daemon) Listen() error {
 	if cfg.TokensFile != "" {
 		if guard, err = auth.NewGuard(cfg.TokensFile, model.DefaultTenant, d.log.Named("auth")); err != nil {
 			return fmt.Errorf("api: %w", err)
+		}
+		path := cfg.TokensFile
+		guard.OnReload = func(tokens int) {
+			d.audit(model.AuditRecord{Action: "tokens", Target: path, Detail: fmt.Sprintf("tokens file changed: %d tokens", tokens)})
 		}
 	}
 	tlsCfg, err := serverTLS(cfg)

@@ -16,6 +16,7 @@ import (
 //	d/TENANT/DEVIATION                    deviation
 //	e/TENANT/ASSET                        ids of the deviations of an asset
 //	s/TENANT/RANK(1)OPENED(8)DEVIATION    active deviations, worst first (devindex.go)
+//	u/TENANT/TIME(8)RANDOM(4)             audit record (audit.go)
 //	r/TENANT/JOB/START(8)RUN              job run
 //	j/TENANT/JOB                          job state (last success, ...)
 //	q/SINK/TIME(8)EVENT                   event queued for a sink (outbox.go)

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sollwert/sollwert/model"
 )
 
 // token creates a token with the CLI, as an admin would.
@@ -132,6 +134,38 @@ func TestTokensGuardEveryRoute(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), admin) || strings.Contains(e.logs.String(), reader) {
 		t.Fatal("a token shows in the daemon's log")
+	}
+
+	// The audit log, for admins only: the acknowledgement with who and
+	// from where, the refusals, and the token revoked with the CLI.
+	if code := e.call(t, "GET", "/v1/audit", other); code != 403 {
+		t.Fatalf("audit with a read token: HTTP %d", code)
+	}
+	var audit []model.AuditRecord
+	waitFor(t, func() bool {
+		audit = nil
+		e.getAs(t, "/v1/audit", admin, &audit)
+		for _, r := range audit {
+			if r.Action == "tokens" {
+				return true
+			}
+		}
+		return false
+	})
+	var sawAck, sawDenied bool
+	for _, r := range audit {
+		switch {
+		case r.Action == "ack" && r.Actor == "admin" && r.Target == dev && r.From == "127.0.0.1" && r.Status == 200:
+			sawAck = true
+		case r.Action == "denied" && r.Status == 401 && r.Actor == "anonymous":
+			sawDenied = true
+		}
+		if strings.Contains(r.Detail, "swt_") {
+			t.Fatalf("a token in the audit log: %+v", r)
+		}
+	}
+	if !sawAck || !sawDenied {
+		t.Fatalf("audit log lacks the ack or a refusal: %+v", audit)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -161,6 +162,7 @@ func New(opts Options) (*Server, error) {
 	s.route("POST /v1/jobs/{name}/run", auth.Run, s.runJob)
 	s.route("POST /v1/jobs/{name}/import", auth.Run, s.importScan)
 	s.route("GET /v1/check", auth.Read, s.check)
+	s.route("GET /v1/audit", auth.Admin, s.listAudit)
 	s.route("GET /v1/inventory/ansible", auth.Read, s.ansibleInventory)
 	s.route("GET /v1/sd/prometheus", auth.Read, s.prometheusSD)
 	if opts.Sinks != nil {
@@ -279,10 +281,108 @@ func (s *Server) public(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
 }
 
-// guarded registers h behind scope.
+// guarded registers h behind scope. Requests that change something, and
+// every refusal, go to the audit log.
 func (s *Server) guarded(pattern string, scope auth.Scope, h http.Handler, denied func(http.ResponseWriter, *http.Request, *auth.Denial)) {
 	s.routes = append(s.routes, Route{Pattern: pattern, Scope: scope})
-	s.mux.Handle(pattern, s.opts.Guard.Require(scope, h, denied))
+	if action := auditAction(pattern); action != "" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			inner.ServeHTTP(rec, r)
+			target := r.PathValue("id")
+			if target == "" {
+				target = r.PathValue("name")
+			}
+			s.audit(r, action, target, "", rec.status)
+		})
+	}
+	s.mux.Handle(pattern, s.opts.Guard.Require(scope, h, func(w http.ResponseWriter, r *http.Request, d *auth.Denial) {
+		s.audit(r, "denied", r.Method+" "+r.URL.Path, d.Message, d.Code)
+		denied(w, r, d)
+	}))
+}
+
+// auditAction names what a route pattern does, "" for reads.
+func auditAction(pattern string) string {
+	method, path, _ := strings.Cut(pattern, " ")
+	switch {
+	case method == http.MethodGet:
+		return ""
+	case strings.HasSuffix(path, "/unack"), method == http.MethodDelete && strings.HasSuffix(path, "/ack"):
+		return "unack"
+	case strings.HasSuffix(path, "/ack"):
+		return "ack"
+	case strings.HasSuffix(path, "/import"):
+		return "import"
+	case strings.HasSuffix(path, "/run"):
+		return "run"
+	}
+	return strings.ToLower(method) + " " + path
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// audit records one request. Its tenant is the one the request acted for
+// (or asked for, when it was refused).
+func (s *Server) audit(r *http.Request, action, target, detail string, status int) {
+	rec := model.AuditRecord{Time: s.opts.Now().UTC(), Tenant: tenantOf(r), Actor: "anonymous", Action: action,
+		Target: target, Detail: detail, Status: status}
+	if p, ok := auth.From(r.Context()); ok && p.Token != "" {
+		rec.Actor = p.Token
+	} else if t := r.URL.Query().Get("tenant"); t != "" {
+		rec.Tenant = t
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		rec.From = host
+	}
+	if err := s.opts.Store.Update(context.WithoutCancel(r.Context()), func(t *store.Txn) error { return t.AppendAudit(&rec) }); err != nil {
+		s.opts.Logger.Error("audit log", "error", err)
+	}
+}
+
+// listAudit shows the audit log of the request's tenant: ?from= and ?to=
+// (RFC 3339), ?limit= (default 1000).
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var from, to time.Time
+	for name, into := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %q is not an RFC 3339 time", name, v))
+				return
+			}
+			*into = t
+		}
+	}
+	limit, err := intParam(q.Get("limit"), 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	var out []model.AuditRecord
+	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		var err error
+		out, err = t.Audit(tenantOf(r), from, to, limit)
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if out == nil {
+		out = []model.AuditRecord{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // tenantOf is the tenant a request acts for, as its token allows; every
