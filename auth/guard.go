@@ -39,6 +39,10 @@ type Principal struct {
 	token  *Token
 }
 
+// AllTenants reports whether the principal's token is bound to every
+// tenant (true without authentication).
+func (p Principal) AllTenants() bool { return p.token == nil || p.token.Tenant == AllTenants }
+
 // Allows reports whether the principal holds scope; without
 // authentication everything is allowed.
 func (p Principal) Allows(s Scope) bool { return p.token == nil || p.token.Allows(s) }

@@ -47,9 +47,8 @@ type Store struct {
 	gcDone chan struct{}
 }
 
-// Open opens (creating if needed) the store in dir and checks its schema
-// version.
-func Open(dir string, opts Options) (*Store, error) {
+// openDB opens Badger in dir, writing nothing.
+func openDB(dir string, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -87,9 +86,18 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log}
+	return &Store{db: db, log: log}, nil
+}
+
+// Open opens (creating if needed) the store in dir and checks its schema
+// version.
+func Open(dir string, opts Options) (*Store, error) {
+	s, err := openDB(dir, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkSchema(); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
 	}
 	if every := opts.ValueLogGCInterval; !opts.InMemory && every >= 0 {

@@ -32,16 +32,9 @@ func runAck(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	// The id may stand before, between or after the flags.
-	var ids []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		ids = append(ids, fs.Arg(0))
-		rest = fs.Args()[1:]
+	ids, err := parseArgs(fs, args)
+	if err != nil {
+		return 2
 	}
 	if len(ids) != 1 || (!*remove && strings.TrimSpace(*comment) == "") {
 		fs.Usage()

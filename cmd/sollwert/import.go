@@ -26,16 +26,9 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: sollwert import FILE.xml --job NAME [--url URL] [--token-file FILE]\n\nThe file must be nmap's XML (-oX) of exactly the job's targets.")
 		fs.PrintDefaults()
 	}
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return 2
 	}
 	if len(files) != 1 || *job == "" {
 		fs.Usage()

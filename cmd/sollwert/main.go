@@ -4,6 +4,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,8 @@ func commands() []command {
 		{"token", "token create|list|revoke: API tokens in the tokens file", runToken},
 		{"inventory", "Ansible inventory script: --list, --host H", runInventory},
 		{"import", "import FILE.xml --job NAME: a scan made elsewhere as a run of a job", runImport},
+		{"backup", "backup FILE: a consistent copy of a running daemon's store", runBackup},
+		{"restore", "restore FILE --config CFG: a backup into an empty data_dir", runRestore},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
 		{"diff", "what changed between two nmap XML scans (like ndiff; --json)", runDiff},
 		{"version", "print the version", runVersion},
@@ -68,6 +71,23 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'sollwert COMMAND -h' for a command's flags.")
+}
+
+// parseArgs parses fs's flags wherever they stand among the positional
+// arguments ("sollwert ack ID --comment x" and "sollwert ack --comment x
+// ID" alike) and returns the positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func runVersion(_ []string, stdout, _ io.Writer) int {

@@ -163,6 +163,7 @@ func New(opts Options) (*Server, error) {
 	s.route("POST /v1/jobs/{name}/import", auth.Run, s.importScan)
 	s.route("GET /v1/check", auth.Read, s.check)
 	s.route("GET /v1/audit", auth.Admin, s.listAudit)
+	s.route("GET /v1/backup", auth.Admin, s.backup)
 	s.route("GET /v1/inventory/ansible", auth.Read, s.ansibleInventory)
 	s.route("GET /v1/sd/prometheus", auth.Read, s.prometheusSD)
 	if opts.Sinks != nil {
@@ -348,6 +349,31 @@ func (s *Server) audit(r *http.Request, action, target, detail string, status in
 		s.opts.Logger.Error("audit log", "error", err)
 	}
 }
+
+// backup streams a consistent copy of the whole store (every tenant: an
+// admin token bound to all of them is what a backup needs), taken while
+// the daemon goes on writing.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	if p, ok := auth.From(r.Context()); ok && p.Token != "" && !p.AllTenants() {
+		writeError(w, http.StatusForbidden, errors.New("a backup holds every tenant: it needs an admin token bound to all (--tenant '*')"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="sollwert.backup"`)
+	// The status line goes out before the backup is complete: the trailer
+	// says whether it was, and `sollwert backup` keeps the file only then.
+	w.Header().Set("Trailer", HeaderBackupStatus)
+	if err := s.opts.Store.Backup(w); err != nil {
+		s.opts.Logger.Error("backup", "error", err)
+		w.Header().Set(HeaderBackupStatus, "error: "+err.Error())
+		return
+	}
+	w.Header().Set(HeaderBackupStatus, "complete")
+}
+
+// HeaderBackupStatus is the trailer of GET /v1/backup: "complete", or
+// "error: ..." when the backup broke off.
+const HeaderBackupStatus = "X-Sollwert-Backup-Status"
 
 // listAudit shows the audit log of the request's tenant: ?from= and ?to=
 // (RFC 3339), ?limit= (default 1000).
