@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -20,18 +17,7 @@ func TestFlappingPortIsAlertedOnce(t *testing.T) {
 	allowed, _ := listen(t)
 	toggled, closeFirst := listen(t)
 	e := newEnv(t)
-	key := filepath.Join(e.dir, "hook.key")
-	if err := os.WriteFile(key, []byte("k3y"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rcv := &hookReceiver{t: t, key: []byte("k3y")}
-	hook, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: rcv}
-	go srv.Serve(hook)
-	t.Cleanup(func() { srv.Close() })
+	rcv, hookAddr, key := startHook(t, e)
 	e.writeConfig(loopbackJob("lo", fmt.Sprintf("%d,%d", allowed, toggled), "") + fmt.Sprintf(`
 expect "loopback" {
   cidrs          = ["127.0.0.0/8"]
@@ -45,7 +31,7 @@ sink "hook" {
   url         = "http://%s/events"
   secret_file = %q
 }
-`, allowed, hook.Addr(), key))
+`, allowed, hookAddr, key))
 	e.start()
 
 	subject := fmt.Sprintf("127.0.0.1 tcp/%d", toggled)

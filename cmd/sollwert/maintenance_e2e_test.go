@@ -2,10 +2,7 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +17,7 @@ func TestMaintenanceWindowHoldsRunsAndAlerts(t *testing.T) {
 	allowed, _ := listen(t)
 	rogue, _ := listen(t)
 	e := newEnv(t)
-	key := filepath.Join(e.dir, "hook.key")
-	if err := os.WriteFile(key, []byte("k3y"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rcv := &hookReceiver{t: t, key: []byte("k3y")}
-	hook, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: rcv}
-	go srv.Serve(hook)
-	t.Cleanup(func() { srv.Close() })
+	rcv, hookAddr, key := startHook(t, e)
 	window := `  maintenance {
     schedule = "* * * * *"
     duration = "5m"
@@ -45,7 +31,7 @@ sink "hook" {
   url         = "http://%s/events"
   secret_file = %q
 }
-`, hook.Addr(), key)
+`, hookAddr, key)
 	}
 	e.writeConfig(body(window))
 	e.start()

@@ -47,6 +47,25 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// startHook runs a webhook receiver on loopback with a signing key in
+// e's folder; it returns the receiver, its address and the key's file.
+func startHook(t *testing.T, e *env) (*hookReceiver, string, string) {
+	t.Helper()
+	key := filepath.Join(e.dir, "hook.key")
+	if err := os.WriteFile(key, []byte("k3y"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rcv := &hookReceiver{t: t, key: []byte("k3y")}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rcv}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return rcv, ln.Addr().String(), key
+}
+
 func (h *hookReceiver) kinds() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,15 +11,8 @@ import (
 	"github.com/sollwert/sollwert/sdk/sdktest"
 )
 
-// buildPlugin builds this plugin as a user would and returns its path.
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sollwert-plugin-hostsfile")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildPlugin builds this plugin as make does and returns its path.
+func buildPlugin(t *testing.T) string { return sdktest.Build(t, "hostsfile") }
 
 func TestConformance(t *testing.T) {
 	hosts, err := filepath.Abs("testdata/hosts.csv")
@@ -46,21 +38,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestBuiltAgainstTheSDKAlone: a plugin pulls in nothing of the daemon.
+// TestBuiltAgainstTheSDKAlone: the plugin pulls in nothing of the daemon.
 func TestBuiltAgainstTheSDKAlone(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	pkgs := strings.Fields(string(out))
-	if len(pkgs) < 50 {
-		t.Fatalf("go list printed only %d packages", len(pkgs))
-	}
-	for _, p := range pkgs {
-		for _, banned := range []string{"badger", "nmap", "gosnmp"} {
-			if strings.Contains(p, banned) {
-				t.Errorf("the plugin depends on %s", p)
-			}
-		}
-	}
+	sdktest.CheckDependencies(t, "github.com/sollwert/sollwert/examples/plugin-hostsfile")
 }

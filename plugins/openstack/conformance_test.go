@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,16 +12,7 @@ import (
 )
 
 // buildPlugin builds this plugin as make does and returns its path.
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sollwert-plugin-openstack")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildPlugin(t *testing.T) string { return sdktest.Build(t, "openstack") }
 
 // TestConformance runs the sdk's kit against the built binary, pulling
 // from the fake cloud; Slow is a cloud whose Nova takes 400 ms a page.
@@ -52,23 +41,5 @@ func TestConformance(t *testing.T) {
 
 // TestBuiltAgainstTheSDKAlone: the plugin pulls in nothing of the daemon.
 func TestBuiltAgainstTheSDKAlone(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	pkgs := strings.Fields(string(out))
-	if len(pkgs) < 50 {
-		t.Fatalf("go list printed only %d packages", len(pkgs))
-	}
-	for _, p := range pkgs {
-		for _, banned := range []string{"badger", "nmap", "gosnmp"} {
-			if strings.Contains(p, banned) {
-				t.Errorf("the plugin depends on %s", p)
-			}
-		}
-		if strings.HasPrefix(p, "github.com/sollwert/sollwert/") && !strings.HasPrefix(p, "github.com/sollwert/sollwert/sdk") &&
-			!strings.HasPrefix(p, "github.com/sollwert/sollwert/plugins/openstack") {
-			t.Errorf("the plugin imports the daemon's %s", p)
-		}
-	}
+	sdktest.CheckDependencies(t, "github.com/sollwert/sollwert/plugins/openstack")
 }
