@@ -118,6 +118,9 @@ func (f Finding) Detail(host string) string {
 		if f.Service != "" {
 			svc = " (" + f.Service + ")"
 		}
+		if f.Want != "" {
+			return fmt.Sprintf("%s/%d is open%s but %s (rule %q)", f.Protocol, f.Port, svc, f.Want, f.Rule)
+		}
 		return fmt.Sprintf("%s/%d is open%s but not allowed by %q", f.Protocol, f.Port, svc, f.Rule)
 	case KindMissingPort:
 		return fmt.Sprintf("%s/%d is required by %q but closed", f.Protocol, f.Port, f.Rule)

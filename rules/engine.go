@@ -154,12 +154,65 @@ func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []
 	return out
 }
 
+// groupPorts is what a host's security groups allow for one protocol.
+type groupPorts struct {
+	ranges sdk.PortRanges
+	want   string // for the deviation's sentence
+}
+
+// groupPortsOf reads the provider facts expected_PROTO (port ranges, ""
+// for none) and expected_PROTO_from (the groups that allow them); nil
+// when no provider reported them for this host.
+func groupPortsOf(a *model.Asset, proto sdk.Protocol) *groupPorts {
+	spec, ok := a.Facts["expected_"+string(proto)]
+	if !ok {
+		return nil
+	}
+	g := &groupPorts{}
+	if spec != "" {
+		r, err := sdk.ParsePortRanges(spec)
+		if err != nil {
+			return nil // not a port list: judge by the rule's own
+		}
+		g.ranges = r
+	}
+	names := a.Facts["security_groups"]
+	if from := a.Facts["expected_"+string(proto)+"_from"]; from != "" {
+		names = from
+	}
+	allowed := "nothing"
+	if spec != "" {
+		allowed = string(proto) + " " + spec
+	}
+	if names == "" {
+		g.want = "its provider's firewall allows " + allowed
+	} else {
+		g.want = "its security groups (" + names + ") allow " + allowed
+	}
+	return g
+}
+
 func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]time.Duration, out []model.Finding) []model.Finding {
 	if a.Status == sdk.StatusUp {
+		var groups [len(protocols)]*groupPorts // the provider's word, where the rule asks for it
+		for pi, proto := range protocols {
+			if c.FromGroups[proto] {
+				groups[pi] = groupPortsOf(a, proto)
+			}
+		}
 		for i := range a.Services {
 			s := &a.Services[i]
 			pi := protoIndex(s.Protocol)
 			if pi < 0 {
+				continue
+			}
+			if g := groups[pi]; g != nil {
+				if !g.ranges.Contains(s.Port) {
+					out = append(out, model.Finding{
+						Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
+						Protocol: s.Protocol, Port: s.Port, Service: s.Name, Want: g.want,
+					})
+				}
 				continue
 			}
 			if allowed := &c.allowed[pi]; allowed.set && !allowed.ranges.Contains(s.Port) {

@@ -178,3 +178,47 @@ func TestFactsAndInterfaces(t *testing.T) {
 		t.Fatal("two facts of one rule share a deviation id")
 	}
 }
+
+// TestPortsFromSecurityGroups: with tcp_from = "security_groups", a
+// host's allowed ports are what its provider says its groups allow; a
+// host no provider described is judged by the block's own list.
+func TestPortsFromSecurityGroups(t *testing.T) {
+	eng, err := Compile([]Rule{{Name: "cloud", Tenant: model.DefaultTenant, CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/16")},
+		Allowed:    map[sdk.Protocol]sdk.PortRanges{sdk.TCP: {{First: 22, Last: 22}}},
+		FromGroups: map[sdk.Protocol]bool{sdk.TCP: true}, Severity: model.SeverityCritical}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := func(ports ...uint16) []model.Service {
+		var out []model.Service
+		for _, p := range ports {
+			out = append(out, model.Service{Protocol: sdk.TCP, Port: p, State: "open"})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		facts map[string]string
+		open  []uint16
+		want  []string
+	}{
+		{"a port its groups allow", map[string]string{"expected_tcp": "22,443", "security_groups": "ssh,web"}, []uint16{22, 443}, nil},
+		{"a port no group allows", map[string]string{"expected_tcp": "22,443", "security_groups": "ssh,web", "expected_tcp_from": "web"}, []uint16{443, 8080},
+			[]string{`tcp/8080 is open but its security groups (web) allow tcp 22,443 (rule "cloud")`}},
+		{"groups that allow nothing", map[string]string{"expected_tcp": "", "security_groups": "locked"}, []uint16{22},
+			[]string{`tcp/22 is open but its security groups (locked) allow nothing (rule "cloud")`}},
+		{"no provider data: the block's own list", nil, []uint16{22, 443}, []string{`tcp/443 is open but not allowed by "cloud"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &model.Asset{ID: "a", Tenant: model.DefaultTenant, Status: sdk.StatusUp, Facts: tc.facts, Services: svc(tc.open...),
+				Addresses: []sdk.Address{{Addr: "198.18.0.5", Type: "ipv4"}}}
+			var got []string
+			for _, f := range eng.Evaluate(a, time.Now(), nil) {
+				got = append(got, f.Detail(a.Host()))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

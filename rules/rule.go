@@ -37,6 +37,12 @@ type Rule struct {
 	InterfacesUp []string
 	// Damping holds back deviations that come and go.
 	Damping model.Damping
+	// FromGroups takes the allowed ports of a protocol from the host's
+	// provider facts (expected_tcp, expected_udp: what its security
+	// groups or firewalls allow inbound) where a provider reported them;
+	// hosts without them keep Allowed. tcp_from / udp_from =
+	// "security_groups" in the configuration.
+	FromGroups map[sdk.Protocol]bool
 	// GoneAfter is how many successful runs in a row must miss a host
 	// before it counts as down (0 and 1: the first).
 	GoneAfter int

@@ -23,6 +23,7 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "stale_after"},
 		{Name: "interfaces_up"},
 		{Name: "open_after"}, {Name: "resolve_after"}, {Name: "gone_after"},
+		{Name: "tcp_from"}, {Name: "udp_from"},
 		{Name: "flap_threshold"}, {Name: "flap_window"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "fact", LabelNames: []string{"name"}}},
@@ -127,6 +128,19 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 					d.add(errorAt(a.Expr.Range(), "Invalid "+name, "must be a number of observations from 1 to 1000"))
 				}
 				*into = n
+			}
+		}
+	}
+	for name, proto := range map[string]sdk.Protocol{"tcp_from": sdk.TCP, "udp_from": sdk.UDP} {
+		if a := content.Attributes[name]; a != nil {
+			if v, ok := d.str(a); ok {
+				if v != "security_groups" {
+					d.add(errorAt(a.Expr.Range(), "Invalid "+name, fmt.Sprintf("%q: the one source of allowed ports there is: \"security_groups\"", v)))
+				}
+				if r.FromGroups == nil {
+					r.FromGroups = map[sdk.Protocol]bool{}
+				}
+				r.FromGroups[proto] = true
 			}
 		}
 	}
