@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sollwert/sollwert/model"
@@ -293,6 +294,22 @@ func (t *Txn) CountAssets(tenant string) (int, error) {
 	n := 0
 	err := t.forEach(assetPrefix(tenant), nil, nil, false, false, func(_, _ []byte) error { n++; return nil })
 	return n, err
+}
+
+// AssetAt is the asset as it stood at at: its newest version from then
+// or before. ErrNotFound when it did not exist yet (or never did).
+func (t *Txn) AssetAt(tenant, id string, at time.Time) (*model.Asset, error) {
+	hist, err := t.History(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if !hist[i].Time.After(at) {
+			a := hist[i].Asset
+			return &a, nil
+		}
+	}
+	return nil, ErrNotFound
 }
 
 // History returns the versions of an asset, oldest first.

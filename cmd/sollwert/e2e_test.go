@@ -59,10 +59,19 @@ func listen(t *testing.T) (port int, closeFn func()) {
 	return listenOn(t, "127.0.0.1")
 }
 
-// listenOn is listen on another loopback address.
+// listenOnPort listens on 127.0.0.1:port again, after it was closed.
+func listenOnPort(t *testing.T, port int) (int, func()) {
+	t.Helper()
+	return listenOn(t, fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// listenOn is listen on another loopback address (ADDR or ADDR:PORT).
 func listenOn(t *testing.T, addr string) (port int, closeFn func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr+":0")
+	if !strings.Contains(addr, ":") {
+		addr += ":0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -379,16 +380,15 @@ const HeaderBackupStatus = "X-Sollwert-Backup-Status"
 // (RFC 3339), ?limit= (default 1000).
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var from, to time.Time
-	for name, into := range map[string]*time.Time{"from": &from, "to": &to} {
-		if v := q.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %q is not an RFC 3339 time", name, v))
-				return
-			}
-			*into = t
-		}
+	from, err := timeParam(q.Get("from"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("from: %w", err))
+		return
+	}
+	to, err := timeParam(q.Get("to"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("to: %w", err))
+		return
 	}
 	limit, err := intParam(q.Get("limit"), 1000)
 	if err != nil {
@@ -441,9 +441,26 @@ func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	at, err := timeParam(q.Get("at"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("at: %w", err))
+		return
+	}
+	tenant := tenantOf(r)
 	out := []model.Asset{}
 	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
-		return t.ForEachAsset(tenantOf(r), func(a *model.Asset) error {
+		return t.ForEachAsset(tenant, func(a *model.Asset) error {
+			if !at.IsZero() {
+				// Time travel: the asset as its history had it then.
+				then, err := t.AssetAt(tenant, a.ID, at)
+				if errors.Is(err, store.ErrNotFound) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				a = then
+			}
 			if sel.IsValid() && !sel.Contains(a.IP()) {
 				return nil
 			}
@@ -552,6 +569,20 @@ func (s *Server) assetHistory(w http.ResponseWriter, r *http.Request) {
 		hist, err = t.History(tenantOf(r), a.ID)
 		return err
 	})
+	if err == nil {
+		// ?from= and ?to= keep the versions made in that span.
+		var from, to time.Time
+		if from, err = timeParam(r.URL.Query().Get("from")); err == nil {
+			to, err = timeParam(r.URL.Query().Get("to"))
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		hist = slices.DeleteFunc(hist, func(v model.Version) bool {
+			return !from.IsZero() && v.Time.Before(from) || !to.IsZero() && v.Time.After(to)
+		})
+	}
 	if err != nil {
 		writeStoreError(w, err)
 		return
@@ -940,6 +971,18 @@ func parseHostOrCIDR(s string) (netip.Prefix, error) {
 	}
 	ip = ip.Unmap()
 	return netip.PrefixFrom(ip, ip.BitLen()), nil
+}
+
+// timeParam reads an RFC 3339 time; "" is the zero time.
+func timeParam(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time such as 2026-12-01T12:00:00Z", s)
+	}
+	return t, nil
 }
 
 func intParam(s string, def int) (int, error) {
