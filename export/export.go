@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/plugins/nmap/nmapxml"
 	"github.com/sollwert/sollwert/sdk"
 )
 
@@ -254,4 +255,27 @@ func ParseSelector(service, port, protocol string) (Selector, error) {
 		return sel, fmt.Errorf("protocol %q is neither tcp nor udp", protocol)
 	}
 	return sel, nil
+}
+
+// NmapHosts writes assets as nmap would have reported them, so that two
+// states of the store compare with scandiff as two scans do: status,
+// addresses, host names, and the open ports with their services.
+func NmapHosts(assets []model.Asset) []nmapxml.Host {
+	out := make([]nmapxml.Host, 0, len(assets))
+	for i := range assets {
+		a := &assets[i]
+		h := nmapxml.Host{Status: nmapxml.Status{State: a.Status}}
+		for _, ad := range a.Addresses {
+			h.Addresses = append(h.Addresses, nmapxml.Address{Addr: ad.Addr, AddrType: ad.Type, Vendor: ad.Vendor})
+		}
+		for _, n := range a.Hostnames {
+			h.Hostnames = append(h.Hostnames, nmapxml.Hostname{Name: n, Type: "user"})
+		}
+		for _, s := range a.Services {
+			h.Ports = append(h.Ports, nmapxml.Port{Protocol: string(s.Protocol), ID: s.Port, State: nmapxml.PortState{State: s.State},
+				Service: nmapxml.Service{Name: s.Name, Product: s.Product, Version: s.Version}})
+		}
+		out = append(out, h)
+	}
+	return out
 }

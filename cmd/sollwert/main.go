@@ -34,6 +34,7 @@ func commands() []command {
 		{"token", "token create|list|revoke: API tokens in the tokens file", runToken},
 		{"inventory", "Ansible inventory script: --list, --host H", runInventory},
 		{"import", "import FILE.xml --job NAME: a scan made elsewhere as a run of a job", runImport},
+		{"changes", "changes --from T1 [--to T2]: what changed on the network between two times", runChanges},
 		{"backup", "backup FILE: a consistent copy of a running daemon's store", runBackup},
 		{"restore", "restore FILE --config CFG: a backup into an empty data_dir", runRestore},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +46,31 @@ func TestAssetsAsTheyWere(t *testing.T) {
 	}
 	if code := e.get("/v1/assets?at=yesterday", nil); code != 400 {
 		t.Fatalf("a bad time: HTTP %d", code)
+	}
+
+	// What changed since then, in sollwert diff's forms.
+	var d struct {
+		Hosts []struct {
+			Host   string
+			Change string
+			Ports  []struct {
+				Port     uint16
+				OldState string `json:"old_state"`
+				NewState string `json:"new_state"`
+			}
+		}
+	}
+	e.get("/v1/changes?from="+url.QueryEscape(between.Format(time.RFC3339Nano)), &d)
+	if len(d.Hosts) != 1 || d.Hosts[0].Change != "changed" || len(d.Hosts[0].Ports) != 1 || d.Hosts[0].Ports[0].Port != uint16(b) ||
+		d.Hosts[0].Ports[0].NewState != "open" || d.Hosts[0].Ports[0].OldState != "" {
+		t.Fatalf("changes %+v", d)
+	}
+	out, err := exec.Command(binary, "changes", "--url", "http://"+e.api, "--from", between.Format(time.RFC3339Nano)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("+%d/tcp open", b)) || !strings.Contains(string(out), "127.0.0.1") {
+		t.Fatalf("sollwert changes: %v\n%s", err, out)
+	}
+	out, _ = exec.Command(binary, "changes", "--url", "http://"+e.api, "--from", "1h").CombinedOutput()
+	if !strings.Contains(string(out), "+127.0.0.1") {
+		t.Fatalf("changes over the last hour show the host appearing:\n%s", out)
 	}
 }

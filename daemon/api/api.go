@@ -28,6 +28,7 @@ import (
 	"github.com/sollwert/sollwert/ingest"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/notifier"
+	"github.com/sollwert/sollwert/plugins/nmap/scandiff"
 	"github.com/sollwert/sollwert/store"
 )
 
@@ -164,6 +165,7 @@ func New(opts Options) (*Server, error) {
 	s.route("POST /v1/jobs/{name}/import", auth.Run, s.importScan)
 	s.route("GET /v1/check", auth.Read, s.check)
 	s.route("GET /v1/audit", auth.Admin, s.listAudit)
+	s.route("GET /v1/changes", auth.Read, s.changes)
 	s.route("GET /v1/backup", auth.Admin, s.backup)
 	s.route("GET /v1/inventory/ansible", auth.Read, s.ansibleInventory)
 	s.route("GET /v1/sd/prometheus", auth.Read, s.prometheusSD)
@@ -493,6 +495,69 @@ func (s *Server) allAssets(ctx context.Context, tenant string) ([]model.Asset, e
 		})
 	})
 	return out, err
+}
+
+// changes answers what changed between two times (?from=, ?to=, default
+// now; ?host= a CIDR): hosts that appeared, disappeared or changed state,
+// ports opened or closed, services changed, in `sollwert diff`'s JSON, or
+// with ?format=text in its ndiff-like text.
+func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, err := timeParam(q.Get("from"))
+	if err == nil && from.IsZero() {
+		err = errors.New("from is required: the earlier time, RFC 3339")
+	}
+	var to time.Time
+	if err == nil {
+		to, err = timeParam(q.Get("to"))
+	}
+	var sel netip.Prefix
+	if err == nil && q.Get("host") != "" {
+		sel, err = parseHostOrCIDR(q.Get("host"))
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if to.IsZero() {
+		to = s.opts.Now()
+	}
+	tenant := tenantOf(r)
+	var then, now []model.Asset
+	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		return t.ForEachAsset(tenant, func(a *model.Asset) error {
+			for at, into := range map[time.Time]*[]model.Asset{from: &then, to: &now} {
+				v, err := t.AssetAt(tenant, a.ID, at)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if !sel.IsValid() || sel.Contains(v.IP()) {
+					*into = append(*into, *v)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	d, err := scandiff.Hosts(r.Context(), scandiff.ScanInfo{File: from.UTC().Format(time.RFC3339), Scanner: "sollwert", Start: from.Unix()}, export.NmapHosts(then),
+		scandiff.ScanInfo{File: to.UTC().Format(time.RFC3339), Scanner: "sollwert", Start: to.Unix()}, export.NmapHosts(now))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if q.Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_ = d.WriteText(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = d.WriteJSON(w)
 }
 
 // ansibleInventory answers an inventory script: the whole inventory, or

@@ -21,6 +21,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sollwert/sollwert/plugins/nmap/nmapxml"
+	"io"
 	"slices"
 	"sync"
 )
@@ -156,6 +158,37 @@ func Files(ctx context.Context, oldPath, newPath string) (*Diff, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scandiff: %w", err)
 		}
+	}
+	return compare(a, b)
+}
+
+// Hosts compares two sets of hosts given as nmap would have written them
+// (sollwert's history of a network at two times, say), as Files compares
+// two files: the same findings, text and JSON.
+func Hosts(ctx context.Context, oldInfo ScanInfo, old []nmapxml.Host, newInfo ScanInfo, new []nmapxml.Host) (*Diff, error) {
+	tab := newStrTable()
+	side := func(name string, hosts []nmapxml.Host, info ScanInfo) (*scan, error) {
+		i := 0
+		s, err := build(ctx, name, 0, tab, func(h *nmapxml.Host) error {
+			if i == len(hosts) {
+				return io.EOF
+			}
+			*h = hosts[i]
+			i++
+			return nil
+		})
+		if s != nil {
+			s.info = info
+		}
+		return s, err
+	}
+	a, err := side("a", old, oldInfo)
+	if err != nil {
+		return nil, fmt.Errorf("scandiff: %w", err)
+	}
+	b, err := side("b", new, newInfo)
+	if err != nil {
+		return nil, fmt.Errorf("scandiff: %w", err)
 	}
 	return compare(a, b)
 }

@@ -109,11 +109,25 @@ func loadFile(ctx context.Context, path, side string, tab *strTable) (*scan, err
 // load reads a scan from r, host by host.
 func load(ctx context.Context, r io.Reader, side string, size int64, tab *strTable) (*scan, error) {
 	rd := nmapxml.NewReader(r, nmapxml.Options{Lean: true})
+	s, err := build(ctx, side, size/14, tab, rd.NextInto)
+	if err != nil {
+		return nil, err
+	}
+	if err := rd.Finish(); err != nil {
+		return nil, err
+	}
+	run := rd.Run()
+	s.info.Scanner, s.info.Version, s.info.Args, s.info.Start = run.Scanner, run.Version, run.Args, run.Start
+	return s, nil
+}
+
+// build encodes the hosts next yields (io.EOF: no more) into a scan.
+// Records take about a fourteenth of nmap -sV XML: hint, if known, saves
+// the copies of growing.
+func build(ctx context.Context, side string, hint int64, tab *strTable, next func(*nmapxml.Host) error) (*scan, error) {
 	s := &scan{side: side, tab: tab}
 	enc := &encoder{t: s.tab}
-	// Records take about a fourteenth of nmap -sV XML; room for that
-	// saves the copies of growing.
-	if hint := size / 14; hint > 0 && hint < 1<<30 {
+	if hint > 0 && hint < 1<<30 {
 		enc.b = make([]byte, 0, hint)
 	}
 	var ids []byte     // ndiff's ids, one after the other, for sorting
@@ -125,7 +139,7 @@ func load(ctx context.Context, r io.Reader, side string, size int64, tab *strTab
 				return nil, err
 			}
 		}
-		err := rd.NextInto(&h)
+		err := next(&h)
 		if err == io.EOF {
 			break
 		}
@@ -142,13 +156,8 @@ func load(ctx context.Context, r io.Reader, side string, size int64, tab *strTab
 		}
 		ids = enc.appendID(ids, side)
 	}
-	if err := rd.Finish(); err != nil {
-		return nil, err
-	}
 	s.recs = enc.b
 	s.dec = decoder{t: s.tab}
-	run := rd.Run()
-	s.info.Scanner, s.info.Version, s.info.Args, s.info.Start = run.Scanner, run.Version, run.Args, run.Start
 	// ndiff pairs hosts in the order of their ids; a stable sort keeps
 	// hosts with equal ids in file order, as Python's does.
 	id := func(k int32) []byte {
