@@ -447,10 +447,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.httpSrv.Serve(d.listener) }()
 
-	d.bg.Add(1)
+	d.bg.Add(2)
 	go func() {
 		defer d.bg.Done()
 		d.sweepStale(d.bgCtx)
+	}()
+	go func() {
+		defer d.bg.Done()
+		d.pruneHistory(d.bgCtx)
 	}()
 
 	var err error
@@ -578,6 +582,36 @@ func (d *Daemon) shutdown() error {
 // sweepStale re-judges assets when some job has gone without a successful
 // run for longer than the shortest stale limit, so stale_scan deviations
 // open without waiting for a scan that may never come.
+// pruneHistory applies the retention block a minute after start and then
+// every six hours, tenant by tenant.
+func (d *Daemon) pruneHistory(ctx context.Context) {
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = 6 * time.Hour
+		d.mu.RLock()
+		keep, tenants := d.cfg.Retention.History, d.cfg.Tenants
+		d.mu.RUnlock()
+		if keep <= 0 {
+			continue
+		}
+		for _, tenant := range tenants {
+			n, err := d.store.PruneHistory(ctx, tenant, time.Now().Add(-keep))
+			if err != nil {
+				d.log.Error("history retention", "tenant", tenant, "error", err)
+				continue
+			}
+			if n > 0 {
+				d.log.Info("history retention: dropped old versions", "tenant", tenant, "versions", n, "older_than", keep)
+			}
+		}
+	}
+}
+
 func (d *Daemon) sweepStale(ctx context.Context) {
 	t := time.NewTicker(d.opts.StaleSweep)
 	defer t.Stop()

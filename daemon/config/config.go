@@ -46,6 +46,8 @@ type Config struct {
 	Sinks   []Sink
 	// Tenants names "default" and every tenant block, in order.
 	Tenants []string
+	// Retention limits how far back history goes; zero keeps everything.
+	Retention Retention
 	// ScanRateBudget is the packets per second all nmap jobs together may
 	// send; 0: no budget. Each job gets an equal share of it per slot of
 	// max_concurrent_jobs, so the sum never exceeds it.
@@ -85,6 +87,13 @@ type API struct {
 	// ChatTokenFile or ChatTokenEnv hold the token Mattermost or Slack
 	// sends with slash commands; neither set: no /v1/chat/command.
 	ChatTokenFile, ChatTokenEnv string
+}
+
+// Retention is the retention block.
+type Retention struct {
+	// History: versions of assets older than this are dropped, but for
+	// the one that was current at the limit.
+	History time.Duration
 }
 
 // Log configures logging.
@@ -146,6 +155,7 @@ var rootSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "api"},
 		{Type: "log"},
+		{Type: "retention"},
 		{Type: "job", LabelNames: []string{"name"}},
 		{Type: "expect", LabelNames: []string{"name"}},
 		{Type: "plugin", LabelNames: []string{"name"}},
@@ -218,7 +228,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 	cfg.Plugins = map[string]Plugin{}
 	// Job and sink names are one namespace for the whole daemon (runs and
 	// queues are found by them); expect names are per tenant.
-	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "retention": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
 	d.decodeBlocks(cfg, content.Blocks, model.DefaultTenant, seen, map[string]hcl.Range{})
 	cfg.Tenants = []string{model.DefaultTenant}
 	for _, b := range content.Blocks {
@@ -305,6 +315,8 @@ func (d *decoder) decodeBlocks(cfg *Config, blocks hcl.Blocks, tenant string, se
 			d.decodeAPI(b, &cfg.API)
 		case "log":
 			d.decodeLog(b, &cfg.Log)
+		case "retention":
+			d.decodeRetention(b, &cfg.Retention)
 		case "job":
 			if j, ok := d.decodeJob(b); ok {
 				j.Tenant = tenant
@@ -542,6 +554,22 @@ func (d *decoder) decodePlugin(b *hcl.Block) (Plugin, bool) {
 		p.SHA256 = strings.ToLower(s)
 	}
 	return p, true
+}
+
+func (d *decoder) decodeRetention(b *hcl.Block, r *Retention) {
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "history", Required: true}}})
+	if diags.HasErrors() {
+		d.add(diags...)
+		return
+	}
+	if a := content.Attributes["history"]; a != nil {
+		if dur, ok := d.duration(a); ok {
+			if dur < 24*time.Hour {
+				d.add(errorAt(a.Expr.Range(), "Invalid history retention", "keep at least a day (\"24h\"); omit the block to keep everything"))
+			}
+			r.History = dur
+		}
+	}
 }
 
 func (d *decoder) decodeLog(b *hcl.Block, l *Log) {

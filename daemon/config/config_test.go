@@ -92,6 +92,7 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 		{"insecure not a bool", head + "api {\n insecure = \"yes\"\n}\n", "c.hcl:3:13: Invalid insecure"},
 		{"flap threshold without window", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n flap_threshold = 4\n}\n", "c.hcl:2:1: Invalid flap damping"},
 		{"open after zero", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n open_after = 0\n}\n", "c.hcl:4:15: Invalid open_after"},
+		{"retention under a day", head + "retention {\n history = \"1h\"\n}\n", "c.hcl:3:12: Invalid history retention"},
 		{"bad interface pattern", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n interfaces_up = [\"eth0\", \"Gi[0\"]\n}\n", "c.hcl:4:27: Invalid interface pattern in interfaces_up"},
 	}
 	for _, c := range cases {
@@ -247,5 +248,12 @@ job "switches" {
 		if j.Name == "switches" && strings.Contains(got, "max_rate") {
 			t.Errorf("switches: not an nmap job: %s", got)
 		}
+	}
+}
+
+func TestRetentionBlock(t *testing.T) {
+	cfg, err := Parse([]byte(head+"retention {\n history = \"8760h\"\n}\n"), "c.hcl")
+	if err != nil || cfg.Retention.History != 8760*time.Hour {
+		t.Fatalf("%+v %v", cfg.Retention, err)
 	}
 }
