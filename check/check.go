@@ -62,6 +62,17 @@ type Input struct {
 	// (any critical deviation is CRITICAL, any warning one WARNING).
 	Warn, Crit Thresholds
 	Now        time.Time
+	// Counts, when set, count the whole selection, of which Deviations
+	// is only the start: a selection of thousands is judged by its counts
+	// and listed only in part (monitoring shows a few hundred lines).
+	Counts *Counts
+}
+
+// Counts are the active deviations of a selection: the open ones by
+// severity, and the acknowledged ones.
+type Counts struct {
+	Open  map[model.Severity]int
+	Acked int
 }
 
 // Result is a verdict.
@@ -109,6 +120,14 @@ func Evaluate(in Input) Result {
 			alerting = append(alerting, d)
 		}
 	}
+	listed := len(devs)
+	if in.Counts != nil {
+		counts, acked = in.Counts.Open, in.Counts.Acked
+	}
+	total := acked
+	for _, n := range counts {
+		total += n
+	}
 
 	r := Result{Status: OK}
 	values := map[string]int{
@@ -137,7 +156,8 @@ func Evaluate(in Input) Result {
 	}
 	var parts []string
 	if len(alerting) > 0 {
-		parts = append(parts, fmt.Sprintf("%d critical, %d warning deviations: %s", counts[model.SeverityCritical], counts[model.SeverityWarning], headline(alerting, 3)))
+		parts = append(parts, fmt.Sprintf("%d critical, %d warning deviations: %s", counts[model.SeverityCritical], counts[model.SeverityWarning],
+			headline(alerting, 3, counts[model.SeverityCritical]+counts[model.SeverityWarning])))
 	} else {
 		parts = append(parts, fmt.Sprintf("no open deviations on %d assets", in.Assets))
 	}
@@ -181,17 +201,23 @@ func Evaluate(in Input) Result {
 			strings.ToUpper(string(d.Severity)), d.Host, d.Detail, d.Kind, d.State,
 			d.OpenedAt.UTC().Format(time.RFC3339), d.ID))
 	}
+	if total > listed {
+		r.Long = append(r.Long, fmt.Sprintf("... and %d more deviations (sollwert deviations or GET /v1/deviations lists them all)", total-listed))
+	}
 	return r
 }
 
-func headline(devs []model.Deviation, n int) string {
+// headline names the first n of the alerting deviations, of total.
+func headline(devs []model.Deviation, n, total int) string {
 	var items []string
 	for i, d := range devs {
 		if i == n {
-			items = append(items, fmt.Sprintf("and %d more", len(devs)-n))
 			break
 		}
 		items = append(items, fmt.Sprintf("%s %s (%s)", d.Kind, d.Subject(), d.Rule))
+	}
+	if total > len(items) {
+		items = append(items, fmt.Sprintf("and %d more", total-len(items)))
 	}
 	return strings.Join(items, ", ")
 }

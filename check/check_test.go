@@ -54,3 +54,24 @@ func TestEvaluate(t *testing.T) {
 		})
 	}
 }
+
+// TestCountsJudgeALargeSelection: counted from an index, listed in part.
+func TestCountsJudgeALargeSelection(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	listed := []model.Deviation{
+		{ID: "a", Rule: "dmz", Kind: model.KindUnexpectedPort, Severity: model.SeverityCritical, State: model.StateOpen, Host: "198.18.0.1", Protocol: "tcp", Port: 23, Detail: "telnet", OpenedAt: now},
+		{ID: "b", Rule: "dmz", Kind: model.KindUnexpectedPort, Severity: model.SeverityCritical, State: model.StateOpen, Host: "198.18.0.2", Protocol: "tcp", Port: 23, Detail: "telnet", OpenedAt: now},
+	}
+	r := Evaluate(Input{Deviations: listed, Now: now, Assets: 100000,
+		Counts: &Counts{Open: map[model.Severity]int{model.SeverityCritical: 5000, model.SeverityWarning: 7}, Acked: 3}})
+	out := r.String()
+	for _, want := range []string{"SOLLWERT CRITICAL - 5000 critical, 7 warning deviations: unexpected_port 198.18.0.1 tcp/23 (dmz), unexpected_port 198.18.0.2 tcp/23 (dmz), and 5005 more",
+		"'critical'=5000;;;0", "'acknowledged'=3;;;0", "... and 5008 more deviations"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	if r.Status != Critical {
+		t.Fatalf("status %v", r.Status)
+	}
+}

@@ -9,12 +9,13 @@ import (
 	"github.com/sollwert/sollwert/model"
 )
 
-// The active-deviation index: one empty entry per open or acknowledged
+// The active-deviation index: one entry per open or acknowledged
 // deviation, ordered as views list them (worst severity first, then
 // oldest first), so that a page of 50 out of 10,000 reads 50 records and
-// counting by severity reads keys only.
+// counting reads the index alone. The value is the state: 'o' open, 'a'
+// acknowledged.
 //
-//	s/TENANT/RANK(1)OPENED(8)DEVIATION
+//	s/TENANT/RANK(1)OPENED(8)DEVIATION -> STATE(1)
 //
 // RANK is 255 minus the severity's rank.
 const prefixActiveDev = "s/"
@@ -36,7 +37,11 @@ func (t *Txn) indexDeviation(prev, d *model.Deviation) error {
 		}
 	}
 	if d.Active() {
-		if err := t.txn.Set(activeDevKey(d), nil); err != nil {
+		state := []byte{'o'}
+		if d.State == model.StateAcknowledged {
+			state[0] = 'a'
+		}
+		if err := t.txn.Set(activeDevKey(d), state); err != nil {
 			return fmt.Errorf("index deviation %s: %w", d.ID, err)
 		}
 	}
@@ -74,19 +79,46 @@ func (t *Txn) ActiveDeviations(tenant string, offset int, fn func(*model.Deviati
 // ErrStop ends an iteration early without an error.
 var ErrStop = errors.New("stop")
 
+// ActiveCounts are a tenant's active deviations: the open ones by
+// severity, and the acknowledged ones by severity.
+type ActiveCounts struct {
+	Open, Acked map[model.Severity]int
+}
+
+// Total is every active deviation of one severity, open or acknowledged.
+func (c ActiveCounts) Total(s model.Severity) int { return c.Open[s] + c.Acked[s] }
+
+// AckedTotal is every acknowledged deviation.
+func (c ActiveCounts) AckedTotal() int {
+	n := 0
+	for _, v := range c.Acked {
+		n += v
+	}
+	return n
+}
+
 // CountActiveDeviations counts the open and acknowledged deviations of
-// tenant by severity, from the index's keys alone.
-func (t *Txn) CountActiveDeviations(tenant string) (map[model.Severity]int, error) {
+// tenant by severity, from the index alone.
+func (t *Txn) CountActiveDeviations(tenant string) (ActiveCounts, error) {
 	prefix := activeDevPrefix(tenant)
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	bySev := map[byte]model.Severity{}
 	for _, s := range []model.Severity{model.SeverityInfo, model.SeverityWarning, model.SeverityCritical} {
 		bySev[byte(255-s.Rank())] = s
 	}
-	out := map[model.Severity]int{}
+	out := ActiveCounts{Open: map[model.Severity]int{}, Acked: map[model.Severity]int{}}
 	for it.Rewind(); it.ValidForPrefix(prefix); it.Next() {
-		out[bySev[it.Item().Key()[len(prefix)]]]++
+		sev := bySev[it.Item().Key()[len(prefix)]]
+		acked := false
+		if err := it.Item().Value(func(v []byte) error { acked = len(v) == 1 && v[0] == 'a'; return nil }); err != nil {
+			return out, err
+		}
+		if acked {
+			out.Acked[sev]++
+		} else {
+			out.Open[sev]++
+		}
 	}
 	return out, nil
 }

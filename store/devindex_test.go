@@ -39,7 +39,7 @@ func TestActiveDeviationIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list := func(offset int) (ids string, counts map[model.Severity]int) {
+	list := func(offset int) (ids string, counts ActiveCounts) {
 		t.Helper()
 		if err := st.View(context.Background(), func(tx *Txn) error {
 			if err := tx.ActiveDeviations("default", offset, func(d *model.Deviation) error { ids += d.ID + " "; return nil }); err != nil {
@@ -54,7 +54,8 @@ func TestActiveDeviationIndex(t *testing.T) {
 		return ids, counts
 	}
 	put(devs...)
-	if ids, counts := list(0); ids != "c-old c-new w-old i " || counts[model.SeverityCritical] != 2 || counts[model.SeverityWarning] != 1 || counts[model.SeverityInfo] != 1 {
+	if ids, counts := list(0); ids != "c-old c-new w-old i " || counts.Open[model.SeverityCritical] != 1 || counts.Acked[model.SeverityCritical] != 1 ||
+		counts.Total(model.SeverityWarning) != 1 || counts.Total(model.SeverityInfo) != 1 || counts.AckedTotal() != 1 {
 		t.Fatalf("index %q, counts %v", ids, counts)
 	}
 	if ids, _ := list(2); ids != "w-old i " {
@@ -65,7 +66,7 @@ func TestActiveDeviationIndex(t *testing.T) {
 	devs[0].Severity = model.SeverityCritical
 	devs[4].State, devs[4].OpenedAt = model.StateOpen, t0.Add(2*time.Hour)
 	put(devs[0], devs[1], devs[4])
-	if ids, counts := list(0); ids != "c-old w-old wait i " || counts[model.SeverityCritical] != 3 || counts[model.SeverityWarning] != 0 {
+	if ids, counts := list(0); ids != "c-old w-old wait i " || counts.Total(model.SeverityCritical) != 3 || counts.Total(model.SeverityWarning) != 0 {
 		t.Fatalf("after changes %q, counts %v", ids, counts)
 	}
 }
@@ -79,7 +80,7 @@ func TestDeviationIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set([]byte(keySchema), []byte("2")); err != nil {
+		if err := txn.Set([]byte(keySchema), []byte("3")); err != nil {
 			return err
 		}
 		for i := range 12000 {
@@ -106,14 +107,14 @@ func TestDeviationIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var counts map[model.Severity]int
+	var counts ActiveCounts
 	if err := st.View(context.Background(), func(tx *Txn) error {
 		counts, err = tx.CountActiveDeviations("default")
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if counts[model.SeverityWarning] != 8000 {
+	if counts.Open[model.SeverityWarning] != 8000 {
 		t.Fatalf("after migration: %v", counts)
 	}
 }

@@ -15,7 +15,7 @@ import (
 //	i/TENANT/IP(16)                       address index -> asset id
 //	d/TENANT/DEVIATION                    deviation
 //	e/TENANT/ASSET                        ids of the deviations of an asset
-//	s/TENANT/RANK(1)OPENED(8)DEVIATION    active deviations, worst first (devindex.go)
+//	s/TENANT/RANK(1)OPENED(8)DEVIATION    active deviation -> state, worst first (devindex.go)
 //	u/TENANT/TIME(8)RANDOM(4)             audit record (audit.go)
 //	r/TENANT/JOB/START(8)RUN              job run
 //	j/TENANT/JOB                          job state (last success, ...)

@@ -21,7 +21,7 @@ import (
 //
 //	1  asset records without a head (codecAssetV1); every version under h/
 //	2  asset records carry their newest version (codecAssetV2, record.go)
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -142,7 +142,7 @@ func (s *Store) checkSchema() error {
 	}); err != nil {
 		return fmt.Errorf("store: read schema version: %w", err)
 	}
-	if stored >= 1 && stored < 3 {
+	if stored >= 1 && stored < 4 {
 		if err := buildDeviationIndex(s.db); err != nil {
 			return err
 		}
@@ -196,6 +196,9 @@ func migrate(txn *badger.Txn, from int) error {
 		case 2:
 			// 2 -> 3: the active-deviation index, built by checkSchema
 			// before this transaction (buildDeviationIndex).
+		case 3:
+			// 3 -> 4: the index's values carry the state; checkSchema
+			// rebuilt it.
 		default:
 			return fmt.Errorf("store: no migration from schema version %d", v)
 		}

@@ -259,6 +259,19 @@ func (t *Txn) AppendVersion(tenant string, v *model.Version) error {
 // inside p.
 func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string) error) error {
 	p = p.Masked()
+	if p.IsSingleIP() {
+		// One key: a lookup, not an iterator that would prefetch the
+		// index entries after it (the check of one host, thousands of
+		// times a second).
+		id, err := t.AssetIDByIP(tenant, p.Addr())
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(id)
+	}
 	first := p.Addr()
 	last := lastAddr(p)
 	prefix := ipPrefix(tenant)

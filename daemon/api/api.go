@@ -102,6 +102,10 @@ type Server struct {
 	counts  map[string]countAt // assets by tenant, for the check
 }
 
+// checkListed is how many deviations the check over everything lists in
+// its long output; the rest are counted.
+const checkListed = 200
+
 // assetCount is the tenant's number of assets for the check's perfdata,
 // counted at most once a second: a count walks every asset key, and a
 // monitoring system polls the check thousands of times a second.
@@ -979,12 +983,33 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	tenant := tenantOf(r)
-	devs, err := s.deviations(r.Context(), tenant, f)
+	in := check.Input{MaxAge: maxAge, StaleStatus: stale, Warn: warn, Crit: crit, Now: s.opts.Now()}
+	if !f.host.IsValid() && f.rule == "" && f.kind == "" && f.severity == "" {
+		// The check over everything: counted from the index, the first
+		// alerting ones listed.
+		err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+			c, err := t.CountActiveDeviations(tenant)
+			if err != nil {
+				return err
+			}
+			in.Counts = &check.Counts{Open: c.Open, Acked: c.AckedTotal()}
+			return t.ActiveDeviations(tenant, 0, func(d *model.Deviation) error {
+				if len(in.Deviations) == checkListed || d.Severity.Rank() < model.SeverityWarning.Rank() {
+					return store.ErrStop // worst first: no alerting one follows an info
+				}
+				if d.State == model.StateOpen {
+					in.Deviations = append(in.Deviations, *d)
+				}
+				return nil
+			})
+		})
+	} else {
+		in.Deviations, err = s.deviations(r.Context(), tenant, f)
+	}
 	if err != nil {
 		unknown(http.StatusInternalServerError, "reading deviations: "+err.Error())
 		return
 	}
-	in := check.Input{Deviations: devs, MaxAge: maxAge, StaleStatus: stale, Warn: warn, Crit: crit, Now: s.opts.Now()}
 	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
 		if f.host.IsValid() {
 			return t.AssetIDsInPrefix(tenant, f.host, func(id string) error {

@@ -263,7 +263,7 @@ func (u *ui) activeDeviations(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		d.Counts.Critical, d.Counts.Warning, d.Counts.Info = counts[model.SeverityCritical], counts[model.SeverityWarning], counts[model.SeverityInfo]
+		d.Counts.Critical, d.Counts.Warning, d.Counts.Info = counts.Total(model.SeverityCritical), counts.Total(model.SeverityWarning), counts.Total(model.SeverityInfo)
 		d.Pager = newPager(r, d.Counts.Critical+d.Counts.Warning+d.Counts.Info)
 		return t.ActiveDeviations(tenant, d.Pager.From, func(dv *model.Deviation) error {
 			if len(d.Rows) >= d.Pager.To-d.Pager.From {
