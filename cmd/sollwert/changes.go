@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -46,22 +43,9 @@ func runChanges(args []string, stdout, stderr io.Writer) int {
 	if !*asJSON {
 		q.Set("format", "text")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(client.base, "/")+"/v1/changes?"+q.Encode(), nil)
+	body, err := client.get("/v1/changes", q, 5*time.Minute)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert changes:", err)
-		return 2
-	}
-	resp, err := client.do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert changes:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "sollwert changes: HTTP %d: %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
 		return 1
 	}
 	_, _ = stdout.Write(body)

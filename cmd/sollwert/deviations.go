@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,7 +16,6 @@ func runDeviations(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("deviations", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	client := addClientFlags(fs)
-	base := &client.base
 	state := fs.String("state", "", "active (default), all, open, acknowledged, resolved")
 	severity := fs.String("severity", "", "info, warning, critical")
 	host := fs.String("host", "", "address or CIDR")
@@ -34,26 +30,9 @@ func runDeviations(args []string, stdout, stderr io.Writer) int {
 			q.Set(k, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*base, "/")+"/v1/deviations?"+q.Encode(), nil)
+	body, err := client.get("/v1/deviations", q, 30*time.Second)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert deviations:", err)
-		return 2
-	}
-	resp, err := client.do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert deviations:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert deviations:", err)
-		return 1
-	}
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "sollwert deviations: HTTP %d: %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
 		return 1
 	}
 	if *asJSON {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -36,26 +33,9 @@ func runInventory(args []string, stdout, stderr io.Writer) int {
 	if *tenant != "" {
 		q.Set("tenant", *tenant)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(client.base, "/")+"/v1/inventory/ansible?"+q.Encode(), nil)
+	body, err := client.get("/v1/inventory/ansible", q, 60*time.Second)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert inventory:", err)
-		return 2
-	}
-	resp, err := client.do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert inventory:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert inventory:", err)
-		return 1
-	}
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "sollwert inventory: HTTP %d: %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
 		return 1
 	}
 	_, _ = stdout.Write(body)
