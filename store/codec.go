@@ -113,11 +113,7 @@ func appendAsset(dst []byte, a *model.Asset) []byte {
 
 // appendVersion appends the binary form of v to dst.
 func appendVersion(dst []byte, v *model.Version) []byte {
-	n := 24 + len(v.AssetID) + len(v.Source) + len(v.Job) + len(v.RunID)
-	for i := range v.Changes {
-		c := &v.Changes[i]
-		n += 4 + len(c.Field) + len(c.Key) + len(c.From) + len(c.To)
-	}
+	n := 24 + len(v.AssetID) + len(v.Source) + len(v.Job) + len(v.RunID) + changesSizeHint(v.Changes)
 	dst = slices.Grow(dst, n+assetSizeHint(&v.Asset))
 	dst = append(dst, codecVersionV1)
 	dst = appendString(dst, v.AssetID)
@@ -126,14 +122,7 @@ func appendVersion(dst []byte, v *model.Version) []byte {
 	dst = appendString(dst, v.Source)
 	dst = appendString(dst, v.Job)
 	dst = appendString(dst, v.RunID)
-	dst = appendUvarint(dst, uint64(len(v.Changes)))
-	for i := range v.Changes {
-		c := &v.Changes[i]
-		dst = appendString(dst, c.Field)
-		dst = appendString(dst, c.Key)
-		dst = appendString(dst, c.From)
-		dst = appendString(dst, c.To)
-	}
+	dst = appendChanges(dst, v.Changes)
 	return appendAssetBody(dst, &v.Asset)
 }
 
@@ -343,16 +332,7 @@ func decodeVersion(b []byte, v *model.Version) error {
 	v.Source = d.str("source")
 	v.Job = d.str("job")
 	v.RunID = d.str("run_id")
-	if n := d.count("changes", minChangeSize); n > 0 {
-		v.Changes = make([]model.Change, n)
-		for i := range v.Changes {
-			c := &v.Changes[i]
-			c.Field = d.str("changes.field")
-			c.Key = d.str("changes.key")
-			c.From = d.str("changes.from")
-			c.To = d.str("changes.to")
-		}
-	}
+	v.Changes = d.changes()
 	d.asset(&v.Asset)
 	if d.finish() != nil {
 		*v = model.Version{}

@@ -115,11 +115,7 @@ func snapshotVersion(a *model.Asset, h *head) model.Version {
 func appendAssetRecord(dst []byte, a *model.Asset, h *head) []byte {
 	n := 1 + assetSizeHint(a)
 	if h != nil {
-		n += 32 + len(h.Source) + len(h.Job) + len(h.RunID)
-		for i := range h.Changes {
-			c := &h.Changes[i]
-			n += 4 + len(c.Field) + len(c.Key) + len(c.From) + len(c.To)
-		}
+		n += 32 + len(h.Source) + len(h.Job) + len(h.RunID) + changesSizeHint(h.Changes)
 		if h.snap != nil {
 			n += 48 + len(h.snap.LastScannedBy) + 8*len(h.snap.Sources) + 16*len(h.snap.Scanned)
 		}
@@ -169,6 +165,8 @@ func appendVolatile(dst []byte, v *volatileFields) []byte {
 	return appendString(dst, v.LastScannedBy)
 }
 
+// appendChanges, changesSizeHint and decoder.changes are the one encoding
+// of a change list, shared by version records and asset heads.
 func appendChanges(dst []byte, cs []model.Change) []byte {
 	dst = appendUvarint(dst, uint64(len(cs)))
 	for i := range cs {
@@ -179,6 +177,31 @@ func appendChanges(dst []byte, cs []model.Change) []byte {
 		dst = appendString(dst, c.To)
 	}
 	return dst
+}
+
+func changesSizeHint(cs []model.Change) int {
+	n := 0
+	for i := range cs {
+		c := &cs[i]
+		n += 4 + len(c.Field) + len(c.Key) + len(c.From) + len(c.To)
+	}
+	return n
+}
+
+func (d *decoder) changes() []model.Change {
+	n := d.count("changes", minChangeSize)
+	if n == 0 {
+		return nil
+	}
+	cs := make([]model.Change, n)
+	for i := range cs {
+		c := &cs[i]
+		c.Field = d.str("changes.field")
+		c.Key = d.str("changes.key")
+		c.From = d.str("changes.from")
+		c.To = d.str("changes.to")
+	}
+	return cs
 }
 
 // rawHead is a head as it lies in a record: checked, but not decoded, so
@@ -304,16 +327,7 @@ func (r rawHead) decode() (head, error) {
 	h.Source = d.str("head.source")
 	h.Job = d.str("head.job")
 	h.RunID = d.str("head.run_id")
-	if n := d.count("head.changes", minChangeSize); n > 0 {
-		h.Changes = make([]model.Change, n)
-		for i := range h.Changes {
-			c := &h.Changes[i]
-			c.Field = d.str("head.changes.field")
-			c.Key = d.str("head.changes.key")
-			c.From = d.str("head.changes.from")
-			c.To = d.str("head.changes.to")
-		}
-	}
+	h.Changes = d.changes()
 	if d.finish() != nil {
 		return head{}, d.err
 	}
