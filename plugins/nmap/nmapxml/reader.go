@@ -466,20 +466,7 @@ func (r *Reader) host(h *Host) error {
 		switch string(lx.name) {
 		case "status":
 			for i := range lx.attrs {
-				a := &lx.attrs[i]
-				switch string(r.lx.an(a)) {
-				case "state":
-					h.Status.State, err = r.istr(a)
-				case "reason":
-					if !r.opts.Lean {
-						h.Status.Reason, err = r.istr(a)
-					}
-				case "reason_ttl":
-					if !r.opts.Lean {
-						h.Status.ReasonTTL, err = r.int(a)
-					}
-				}
-				if err != nil {
+				if _, err = r.stateAttr(&lx.attrs[i], &h.Status.State, &h.Status.Reason, &h.Status.ReasonTTL); err != nil {
 					return err
 				}
 			}
@@ -711,21 +698,10 @@ func (r *Reader) port(p *Port) error {
 		case "state":
 			for i := range lx.attrs {
 				a := &lx.attrs[i]
-				switch string(r.lx.an(a)) {
-				case "state":
-					p.State.State, err = r.istr(a)
-				case "reason":
-					if !r.opts.Lean {
-						p.State.Reason, err = r.istr(a)
-					}
-				case "reason_ttl":
-					if !r.opts.Lean {
-						p.State.ReasonTTL, err = r.int(a)
-					}
-				case "reason_ip":
-					if !r.opts.Lean {
-						p.State.ReasonIP, err = r.istr(a)
-					}
+				var known bool
+				known, err = r.stateAttr(a, &p.State.State, &p.State.Reason, &p.State.ReasonTTL)
+				if err == nil && !known && !r.opts.Lean && string(r.lx.an(a)) == "reason_ip" {
+					p.State.ReasonIP, err = r.istr(a)
 				}
 				if err != nil {
 					return err
@@ -987,6 +963,26 @@ func (r *Reader) osmatch(m *OSMatch) error {
 
 // grow extends s by one element, reusing capacity (and what the element
 // held before, for the caller to reset).
+// stateAttr reads one attribute a host's <status> and a port's <state>
+// share, and reports whether a was one of them.
+func (r *Reader) stateAttr(a *attr, state, reason *string, ttl *int) (known bool, err error) {
+	switch string(r.lx.an(a)) {
+	case "state":
+		*state, err = r.istr(a)
+	case "reason":
+		if !r.opts.Lean {
+			*reason, err = r.istr(a)
+		}
+	case "reason_ttl":
+		if !r.opts.Lean {
+			*ttl, err = r.int(a)
+		}
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
 func grow[S ~[]E, E any](s S) S {
 	if len(s) < cap(s) {
 		return s[:len(s)+1]
