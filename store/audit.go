@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -22,9 +23,16 @@ func (t *Txn) AppendAudit(r *model.AuditRecord) error {
 	var salt [4]byte
 	_, _ = rand.Read(salt[:])
 	k := binary.BigEndian.AppendUint64(auditPrefix(r.Tenant), uint64(r.Time.UnixNano()))
-	if err := t.put(append(k, salt[:]...), r); err != nil {
+	k = append(k, salt[:]...)
+	b, err := encode(r)
+	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	if err := t.txn.Set(k, b); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	t.links = append(t.links, link{tenant: r.Tenant, kind: linkAudit, time: r.Time, digest: sha256.Sum256(b),
+		ref: append([]byte(nil), k[len(auditPrefix(r.Tenant)):]...)})
 	return nil
 }
 

@@ -17,6 +17,8 @@ import (
 //	e/TENANT/ASSET                        ids of the deviations of an asset
 //	s/TENANT/RANK(1)OPENED(8)DEVIATION    active deviation -> state, worst first (devindex.go)
 //	u/TENANT/TIME(8)RANDOM(4)             audit record (audit.go)
+//	c/TENANT/SEQ(8)                       chain entry of a version or audit record (chain.go)
+//	k/TENANT/SEQ(8)                       signed checkpoint of the chain (checkpoint.go)
 //	r/TENANT/JOB/START(8)RUN              job run
 //	j/TENANT/JOB                          job state (last success, ...)
 //	q/SINK/TIME(8)EVENT                   event queued for a sink (outbox.go)

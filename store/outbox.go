@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,7 +57,6 @@ func (t *Txn) DeadLetters(sink string, limit int) ([]Queued, error) {
 
 func (t *Txn) queued(prefix, sink string, limit int) ([]Queued, error) {
 	var out []Queued
-	errStop := fmt.Errorf("stop")
 	err := t.forEach([]byte(prefix+sink+"/"), nil, nil, false, true, func(k, v []byte) error {
 		var q Queued
 		if err := json.Unmarshal(v, &q); err != nil {
@@ -65,11 +65,11 @@ func (t *Txn) queued(prefix, sink string, limit int) ([]Queued, error) {
 		q.Key = append([]byte(nil), k...)
 		out = append(out, q)
 		if limit > 0 && len(out) >= limit {
-			return errStop
+			return errStopIteration
 		}
 		return nil
 	})
-	if err == errStop {
+	if errors.Is(err, errStopIteration) {
 		err = nil
 	}
 	return out, err

@@ -310,4 +310,9 @@ func TestSchema1IsMigrated(t *testing.T) {
 	if got != fmt.Sprint(SchemaVersion) {
 		t.Fatalf("schema version after migration: %q", got)
 	}
+	// The version written before chains existed is chained by the
+	// migration, the one after by its write.
+	if r := verifyOne(t, s, "default"); !r.OK() || r.Versions != 2 {
+		t.Fatalf("chain after migration: %+v", r)
+	}
 }

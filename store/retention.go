@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -21,6 +22,15 @@ func (s *Store) PruneHistory(ctx context.Context, tenant string, cutoff time.Tim
 			ids = append(ids, string(k[len(assetPrefix(tenant)):]))
 			return nil
 		})
+	}); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	// The chain learns of the cutoff before any version goes, so that a
+	// version missing without a prune entry after it is a deletion.
+	if err := s.Update(ctx, func(t *Txn) error {
+		t.links = append(t.links, link{tenant: tenant, kind: linkPrune, time: time.Now(),
+			ref: binary.BigEndian.AppendUint64(nil, uint64(cutoff.UnixNano()))})
+		return nil
 	}); err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}

@@ -21,7 +21,10 @@ import (
 //
 //	1  asset records without a head (codecAssetV1); every version under h/
 //	2  asset records carry their newest version (codecAssetV2, record.go)
-const SchemaVersion = 4
+//	3  the active-deviation index (devindex.go)
+//	4  the index's values carry the state
+//	5  history and audit records are chained per tenant (chain.go)
+const SchemaVersion = 5
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -45,6 +48,7 @@ type Store struct {
 	// stopGC ends the value-log collector; gcDone is closed when it has.
 	stopGC chan struct{}
 	gcDone chan struct{}
+	chains chains
 }
 
 // openDB opens Badger in dir, writing nothing.
@@ -86,7 +90,7 @@ func openDB(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	return &Store{db: db, log: log}, nil
+	return &Store{db: db, log: log, chains: chains{heads: map[string]chainHead{}}}, nil
 }
 
 // Open opens (creating if needed) the store in dir and checks its schema
@@ -147,6 +151,11 @@ func (s *Store) checkSchema() error {
 			return err
 		}
 	}
+	if stored >= 1 && stored < 5 {
+		if err := s.chainExisting(); err != nil {
+			return err
+		}
+	}
 	var from int
 	err := s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(keySchema))
@@ -199,6 +208,9 @@ func migrate(txn *badger.Txn, from int) error {
 		case 3:
 			// 3 -> 4: the index's values carry the state; checkSchema
 			// rebuilt it.
+		case 4:
+			// 4 -> 5: chains, built by checkSchema before this transaction
+			// (chainExisting).
 		default:
 			return fmt.Errorf("store: no migration from schema version %d", v)
 		}
@@ -235,7 +247,12 @@ func (s *Store) Update(ctx context.Context, fn func(*Txn) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.db.Update(func(txn *badger.Txn) error { return fn(&Txn{txn: txn}) })
+		t := &Txn{txn: s.db.NewTransaction(true)}
+		err := fn(t)
+		if err == nil {
+			err = s.commit(t)
+		}
+		t.txn.Discard()
 		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -253,13 +270,13 @@ func (s *Store) UpdateAsync(ctx context.Context, fn func(*Txn) error, done func(
 		done(err)
 		return
 	}
-	txn := s.db.NewTransaction(true)
-	if err := fn(&Txn{txn: txn}); err != nil {
-		txn.Discard()
+	t := &Txn{txn: s.db.NewTransaction(true)}
+	if err := fn(t); err != nil {
+		t.txn.Discard()
 		done(err)
 		return
 	}
-	txn.CommitWith(func(err error) {
+	s.commitAsync(t, func(err error) {
 		if errors.Is(err, badger.ErrConflict) {
 			err = s.Update(ctx, fn)
 		}

@@ -21,6 +21,10 @@ type Txn struct {
 	// read remembers the assets Asset read in this transaction with their
 	// heads, so that writing one after reading it needs no second read.
 	read map[assetRef]readAsset
+	// links are the records written in this transaction that the commit
+	// chains (chain.go); scratch is reused to encode them.
+	links   []link
+	scratch []byte
 }
 
 type assetRef struct{ tenant, id string }
@@ -172,7 +176,11 @@ func (t *Txn) PutVersion(prev *model.Asset, v *model.Version) error {
 		}
 	}
 	h := head{Time: v.Time, Source: v.Source, Job: v.Job, RunID: v.RunID, Changes: v.Changes}
-	return t.putAssetRecord(a, prev, appendAssetRecord(nil, a, &h))
+	if err := t.putAssetRecord(a, prev, appendAssetRecord(nil, a, &h)); err != nil {
+		return err
+	}
+	t.linkVersion(a.Tenant, v)
+	return nil
 }
 
 // readBefore returns the stored state of a's asset as read in this
@@ -223,7 +231,7 @@ func (t *Txn) spill(r readAsset) error {
 		return fmt.Errorf("asset %s: %w", r.asset.ID, err)
 	}
 	v := snapshotVersion(r.asset, &h)
-	return t.AppendVersion(r.asset.Tenant, &v)
+	return t.putHistory(r.asset.Tenant, &v)
 }
 
 func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
@@ -249,6 +257,16 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 // AppendVersion writes one version straight into an asset's history, for
 // imports and tests; ingest writes versions with PutVersion.
 func (t *Txn) AppendVersion(tenant string, v *model.Version) error {
+	if err := t.putHistory(tenant, v); err != nil {
+		return err
+	}
+	t.linkVersion(tenant, v)
+	return nil
+}
+
+// putHistory writes a version under its history key; a head moving out
+// of its asset record keeps the chain entry it was written with.
+func (t *Txn) putHistory(tenant string, v *model.Version) error {
 	if err := t.put(historyKey(tenant, v.AssetID, v.Version), v); err != nil {
 		return fmt.Errorf("write history of %s: %w", v.AssetID, err)
 	}
@@ -449,7 +467,6 @@ func (t *Txn) PutRun(r *model.Run) error {
 // Runs returns up to limit runs of a job, newest first (limit <= 0: all).
 func (t *Txn) Runs(tenant, job string, limit int) ([]model.Run, error) {
 	var out []model.Run
-	errStop := errors.New("stop")
 	err := t.forEach(runPrefix(tenant, job), nil, nil, true, true, func(_, v []byte) error {
 		var r model.Run
 		if err := decode(v, &r); err != nil {
@@ -457,11 +474,11 @@ func (t *Txn) Runs(tenant, job string, limit int) ([]model.Run, error) {
 		}
 		out = append(out, r)
 		if limit > 0 && len(out) >= limit {
-			return errStop
+			return errStopIteration
 		}
 		return nil
 	})
-	if errors.Is(err, errStop) {
+	if errors.Is(err, errStopIteration) {
 		err = nil
 	}
 	return out, err
