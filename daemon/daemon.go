@@ -21,6 +21,7 @@ import (
 	"github.com/sollwert/sollwert/daemon/api"
 	"github.com/sollwert/sollwert/daemon/config"
 	"github.com/sollwert/sollwert/ingest"
+	"github.com/sollwert/sollwert/integrity"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/plugins"
@@ -67,6 +68,11 @@ type Daemon struct {
 	jobs    map[string]config.Job
 	sources *plugins.Registry
 
+	// checkpoints signs the chains' heads (nil: no integrity block);
+	// integrity is what /v1/verify holds them against.
+	checkpoints *integrity.Checkpointer
+	integrity   integrity.Options
+
 	httpSrv  *http.Server
 	listener net.Listener
 	bg       sync.WaitGroup
@@ -98,6 +104,10 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, store: st, cfg: cfg, registry: opts.Registry, sources: sources}
+	if d.checkpoints, d.integrity, err = checkpointing(cfg.Integrity, st, opts.Logger.Named("integrity")); err != nil {
+		st.Close()
+		return nil, err
+	}
 	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
 	metrics, err := NewMetrics(opts.Registry, st)
 	if err != nil {
@@ -456,6 +466,13 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		defer d.bg.Done()
 		d.pruneHistory(d.bgCtx)
 	}()
+	if d.checkpoints != nil {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.checkpoints.Run(d.bgCtx) // and a last one as the daemon stops
+		}()
+	}
 
 	var err error
 loop:
@@ -514,7 +531,7 @@ func (d *Daemon) Listen() error {
 	d.listener = ln
 	handler, err := api.New(api.Options{
 		Store: d.store, Jobs: jobController{d}, Gatherer: d.registry, Sinks: d.notifier, Acks: d.applier, ChatToken: chatToken,
-		Guard: guard, Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
+		Guard: guard, Integrity: d.integrity, Logger: d.log.Named("api"), Version: d.opts.Version, Commit: d.opts.Commit, Built: d.opts.Built,
 	})
 	if err != nil {
 		ln.Close()

@@ -3,8 +3,10 @@ package integrity
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/sollwert/sollwert/model"
@@ -20,6 +22,10 @@ type Options struct {
 	Exported []model.Checkpoint
 	// ExportedFrom names where they came from, for the report.
 	ExportedFrom string
+	// ExportFile, when set, is read for more exported checkpoints (as
+	// FileExporter writes them); a file that does not exist yet holds
+	// none.
+	ExportFile string
 }
 
 // Report is the outcome of Verify.
@@ -53,6 +59,23 @@ func Verify(ctx context.Context, st *store.Store, opts Options) (*Report, error)
 	byTenant := map[string][]vouched{}
 	for _, c := range opts.Exported {
 		byTenant[c.Tenant] = append(byTenant[c.Tenant], vouched{c, "exported to " + opts.ExportedFrom})
+	}
+	if opts.ExportFile != "" {
+		f, err := os.Open(opts.ExportFile)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("verify: %w", err)
+		default:
+			cs, err := ReadExported(f, opts.ExportFile)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("verify: %w", err)
+			}
+			for _, c := range cs {
+				byTenant[c.Tenant] = append(byTenant[c.Tenant], vouched{c, "exported to " + opts.ExportFile})
+			}
+		}
 	}
 	heads, err := st.ChainHeads()
 	if err != nil {

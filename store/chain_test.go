@@ -151,10 +151,10 @@ func TestChainNamesTampering(t *testing.T) {
 		tamper func(*testing.T, *badger.Txn)
 		want   string
 	}{
-		{"byte of an older version", flipLastByte(historyKey("default", "a3", 2)), "chain entry 14, version 2 of asset a3: the record does not match its hash"},
+		{"byte of an older version", flipLastByte(historyKey("default", "a3", 2)), "chain entry 14, version 2 of asset a3 (198.18.0.4): the record does not match its hash"},
 		{"byte of the newest version, in its asset record", flipLastByte(assetKey("default", "a7")), "version 3 of asset a7"},
 		{"byte of an audit record", flipAudit, "audit record of 2026-11-01T00:00:02Z: the record does not match its hash"},
-		{"older version deleted", del(historyKey("default", "a3", 1)), "chain entry 4, version 1 of asset a3: the record is missing (deleted)"},
+		{"older version deleted", del(historyKey("default", "a3", 1)), "chain entry 4, version 1 of asset a3 (198.18.0.4): the record is missing (deleted)"},
 		{"chain entry deleted", del(chainKey("default", 12)), "chain entry 12: chain entry 12 is missing: the chain jumps from 11 to 13"},
 		{"chain entry changed", flipLastByte(chainKey("default", 15)), "chain entry 15"},
 		{"version slipped in beside the chain", func(t *testing.T, txn *badger.Txn) {
@@ -224,7 +224,7 @@ func TestChainAccountsForRetention(t *testing.T) {
 	if err := st.db.Update(func(txn *badger.Txn) error { return txn.Delete(historyKey("default", "a2", 4)) }); err != nil {
 		t.Fatal(err)
 	}
-	if r := verifyOne(t, st, "default"); r.OK() || !strings.Contains(r.Problems[0].String(), "version 4 of asset a2: the record is missing") {
+	if r := verifyOne(t, st, "default"); r.OK() || !strings.Contains(r.Problems[0].String(), "version 4 of asset a2 (198.18.0.3): the record is missing") {
 		t.Fatalf("deleted after retention: %+v", r.Problems)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -260,6 +261,11 @@ func checkVersion(txn *badger.Txn, tenant string, e *chainEntry) (where int, nam
 	version := binary.BigEndian.Uint64(e.ref[:8])
 	id := string(e.ref[8:])
 	name = fmt.Sprintf("version %d of asset %s", version, id)
+	defer func() {
+		if err != nil || where == foundNowhere {
+			name += assetLabel(txn, tenant, id)
+		}
+	}()
 	item, err := txn.Get(historyKey(tenant, id, version))
 	switch {
 	case err == nil:
@@ -300,6 +306,34 @@ func checkVersion(txn *badger.Txn, tenant string, e *chainEntry) (where int, nam
 		return nil
 	})
 	return where, name, err
+}
+
+// assetLabel names an asset for people, " (ADDRESS NAME)", from its record
+// if it can be read.
+func assetLabel(txn *badger.Txn, tenant, id string) string {
+	item, err := txn.Get(assetKey(tenant, id))
+	if err != nil {
+		return ""
+	}
+	var label string
+	_ = item.Value(func(v []byte) error {
+		var a model.Asset
+		if _, err := decodeAssetRecordRaw(v, &a); err != nil {
+			return err
+		}
+		var parts []string
+		if len(a.Addresses) > 0 {
+			parts = append(parts, a.Addresses[0].Addr)
+		}
+		if len(a.Hostnames) > 0 {
+			parts = append(parts, a.Hostnames[0])
+		}
+		if len(parts) > 0 {
+			label = " (" + strings.Join(parts, " ") + ")"
+		}
+		return nil
+	})
+	return label
 }
 
 func checkAudit(txn *badger.Txn, tenant string, e *chainEntry) (string, error) {

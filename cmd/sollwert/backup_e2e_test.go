@@ -57,6 +57,10 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 	if out, err := exec.Command(binary, "restore", backup, "--config", r.cfgPath).CombinedOutput(); err == nil || !strings.Contains(string(out), "not empty") {
 		t.Fatalf("a restore over a store: %v\n%s", err, out)
 	}
+	// The chains come back whole with the records.
+	if code, out := sollwertVerify(t, "--config", r.cfgPath); code != 0 || !strings.Contains(out, "tenant default: OK") {
+		t.Fatalf("verify of the restored store: %d\n%s", code, out)
+	}
 	r.start()
 	var rAsset model.Asset
 	var rHistory []model.Version

@@ -37,6 +37,8 @@ func commands() []command {
 		{"changes", "changes --from T1 [--to T2]: what changed on the network between two times", runChanges},
 		{"backup", "backup FILE: a consistent copy of a running daemon's store", runBackup},
 		{"restore", "restore FILE --config CFG: a backup into an empty data_dir", runRestore},
+		{"verify", "verify the chains of history and audit records against their checkpoints", runVerify},
+		{"keygen", "keygen FILE: a key to sign checkpoints with (integrity block)", runKeygen},
 		{"plugins", "plugins list: the plugins in plugin_dir, started and asked", runPlugins},
 		{"diff", "what changed between two nmap XML scans (like ndiff; --json)", runDiff},
 		{"version", "print the version", runVersion},

@@ -26,6 +26,7 @@ import (
 	"github.com/sollwert/sollwert/check"
 	"github.com/sollwert/sollwert/export"
 	"github.com/sollwert/sollwert/ingest"
+	"github.com/sollwert/sollwert/integrity"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/notifier"
 	"github.com/sollwert/sollwert/plugins/nmap/scandiff"
@@ -85,11 +86,13 @@ type Options struct {
 	// the daemon's listen checks).
 	Guard    *auth.Guard
 	Gatherer prometheus.Gatherer
-	Logger   hclog.Logger
-	Version  string
-	Commit   string
-	Built    string
-	Now      func() time.Time
+	// Integrity is what GET /v1/verify holds the chains against.
+	Integrity integrity.Options
+	Logger    hclog.Logger
+	Version   string
+	Commit    string
+	Built     string
+	Now       func() time.Time
 }
 
 // Server is the HTTP handler.
@@ -171,6 +174,7 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/audit", auth.Admin, s.listAudit)
 	s.route("GET /v1/changes", auth.Read, s.changes)
 	s.route("GET /v1/backup", auth.Admin, s.backup)
+	s.route("GET /v1/verify", auth.Admin, s.verify)
 	s.route("GET /v1/inventory/ansible", auth.Read, s.ansibleInventory)
 	s.route("GET /v1/sd/prometheus", auth.Read, s.prometheusSD)
 	if opts.Sinks != nil {
@@ -376,6 +380,28 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(HeaderBackupStatus, "complete")
+}
+
+// verify walks every tenant's chain of history and audit records and
+// holds it against the checkpoints; like a backup it concerns every
+// tenant. 200 with the report whatever it found: report.ok says.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	if p, ok := auth.From(r.Context()); ok && p.Token != "" && !p.AllTenants() {
+		writeError(w, http.StatusForbidden, errors.New("verify walks every tenant's chain: it needs an admin token bound to all (--tenant '*')"))
+		return
+	}
+	rep, err := integrity.Verify(r.Context(), s.opts.Store, s.opts.Integrity)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, VerifyAnswer{OK: rep.OK(), Report: rep})
+}
+
+// VerifyAnswer is the body of GET /v1/verify.
+type VerifyAnswer struct {
+	OK bool `json:"ok"`
+	*integrity.Report
 }
 
 // HeaderBackupStatus is the trailer of GET /v1/backup: "complete", or

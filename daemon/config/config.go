@@ -48,6 +48,8 @@ type Config struct {
 	Tenants []string
 	// Retention limits how far back history goes; zero keeps everything.
 	Retention Retention
+	// Integrity signs checkpoints of the history's chains.
+	Integrity Integrity
 	// ScanRateBudget is the packets per second all nmap jobs together may
 	// send; 0: no budget. Each job gets an equal share of it per slot of
 	// max_concurrent_jobs, so the sum never exceeds it.
@@ -156,6 +158,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "api"},
 		{Type: "log"},
 		{Type: "retention"},
+		{Type: "integrity"},
 		{Type: "job", LabelNames: []string{"name"}},
 		{Type: "expect", LabelNames: []string{"name"}},
 		{Type: "plugin", LabelNames: []string{"name"}},
@@ -228,7 +231,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 	cfg.Plugins = map[string]Plugin{}
 	// Job and sink names are one namespace for the whole daemon (runs and
 	// queues are found by them); expect names are per tenant.
-	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "retention": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "retention": {}, "integrity": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
 	d.decodeBlocks(cfg, content.Blocks, model.DefaultTenant, seen, map[string]hcl.Range{})
 	cfg.Tenants = []string{model.DefaultTenant}
 	for _, b := range content.Blocks {
@@ -317,6 +320,8 @@ func (d *decoder) decodeBlocks(cfg *Config, blocks hcl.Blocks, tenant string, se
 			d.decodeLog(b, &cfg.Log)
 		case "retention":
 			d.decodeRetention(b, &cfg.Retention)
+		case "integrity":
+			d.decodeIntegrity(b, &cfg.Integrity)
 		case "job":
 			if j, ok := d.decodeJob(b); ok {
 				j.Tenant = tenant

@@ -3,7 +3,10 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +258,34 @@ func TestRetentionBlock(t *testing.T) {
 	cfg, err := Parse([]byte(head+"retention {\n history = \"8760h\"\n}\n"), "c.hcl")
 	if err != nil || cfg.Retention.History != 8760*time.Hour {
 		t.Fatalf("%+v %v", cfg.Retention, err)
+	}
+}
+
+func TestIntegrityBlock(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "checkpoint.key")
+	if err := os.WriteFile(key, []byte("not checked here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(open, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte(head+fmt.Sprintf("integrity {\n signing_key_file = %q\n export_file = \"/var/log/cp.jsonl\"\n}\n", key)), "c.hcl")
+	if err != nil || cfg.Integrity.SigningKeyFile != key || cfg.Integrity.CheckpointInterval != DefaultCheckpointInterval || cfg.Integrity.ExportFile != "/var/log/cp.jsonl" {
+		t.Fatalf("%+v %v", cfg.Integrity, err)
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"key readable by others", fmt.Sprintf("signing_key_file = %q", open), "c.hcl:3:21: Invalid signing_key_file: " + open + " has mode 0644"},
+		{"no key file", `signing_key_file = "/nonexistent/k"`, "c.hcl:3:21: Invalid signing_key_file: stat /nonexistent/k: no such file or directory (make a key with: sollwert keygen /nonexistent/k)"},
+		{"interval too short", fmt.Sprintf("signing_key_file = %q\n checkpoint_interval = \"10ms\"", key), "c.hcl:4:24: Invalid checkpoint_interval"},
+		{"no key at all", `export_file = "x"`, `c.hcl:2:11: Missing required argument: The argument "signing_key_file" is required`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(head+"integrity {\n "+c.body+"\n}\n"), "c.hcl")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
 	}
 }
