@@ -17,7 +17,10 @@ import (
 	"github.com/sollwert/sollwert/store"
 )
 
-var t0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+var (
+	t0      = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	nullLog = hclog.NewNullLogger()
+)
 
 // writeHistory writes versions 1..versions of n assets; os(i, v) names
 // each version's OS, so that two stores can tell the same story but one.
@@ -54,7 +57,7 @@ func openStore(t *testing.T) *store.Store {
 	return st
 }
 
-func newKey(t *testing.T) (ed25519.PrivateKey, ed25519.PublicKey) {
+func newKey(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "checkpoint.key")
 	pub, err := GenerateKey(path)

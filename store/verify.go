@@ -1,13 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -131,98 +135,45 @@ func verifyChain(ctx context.Context, txn *badger.Txn, tenant string, at []uint6
 	for _, seq := range at {
 		want[seq] = true
 	}
-	prefix := chainPrefix(tenant)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
-	defer it.Close()
-	var (
-		prevHash [sha256.Size]byte
-		expect   uint64 = 1
-		missing  []missingRecord
-		prunes   []pruneMark
-		inHist   uint64 // versions found under h/
-		inHead   uint64 // versions found as an asset record's head
-		scratch  []byte
-	)
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		if r.Entries%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return r, err
+	// The links are checked here, in order; the records they point at are
+	// looked up and hashed by workers, a batch of entries at a time (the
+	// lookups are most of the work, and a read transaction serves them
+	// concurrently).
+	workers := runtime.GOMAXPROCS(0)
+	batches := make(chan []chainEntry, 2*workers)
+	results := make([]recordCheck, workers)
+	var wg sync.WaitGroup
+	for w := range results {
+		wg.Add(1)
+		go func(rc *recordCheck) {
+			defer wg.Done()
+			for b := range batches {
+				rc.checkBatch(txn, tenant, b)
 			}
-		}
-		item := it.Item()
-		seq, ok := seqOf(item.Key(), prefix)
-		if !ok {
-			r.add(Problem{What: fmt.Sprintf("key %q in the chain is not a chain entry's", item.Key())})
-			continue
-		}
-		val, err := item.ValueCopy(scratch[:0])
-		if err != nil {
-			return r, fmt.Errorf("chain %s: read entry %d: %w", tenant, seq, err)
-		}
-		scratch = val
-		r.Entries++
-		switch {
-		case seq < expect:
-			r.add(Problem{Seq: seq, What: "entry out of order"})
-		case seq > expect && seq == expect+1:
-			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entry %d is missing: the chain jumps from %d to %d (a record was deleted)", expect, expect-1, seq)})
-		case seq > expect:
-			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entries %d to %d are missing: the chain jumps from %d to %d (records were deleted)", expect, seq-1, expect-1, seq)})
-		}
-		e, err := decodeChainValue(seq, val)
-		if err != nil {
-			r.add(Problem{Seq: seq, What: err.Error()})
-		} else if seq == expect && e.prev != prevHash {
-			r.add(Problem{Seq: seq, What: fmt.Sprintf("entry does not carry the hash of entry %d: one of the two was changed", seq-1)})
-		}
-		prevHash = entryHash(tenant, seq, val)
-		expect = seq + 1
-		r.Seq = seq
-		if want[seq] {
-			r.HashAt[seq] = hex.EncodeToString(prevHash[:])
-		}
-		if err != nil {
-			continue
-		}
-		switch e.kind {
-		case linkVersion:
-			r.Versions++
-			where, name, err := checkVersion(txn, tenant, &e)
-			if err != nil {
-				r.add(Problem{Seq: seq, Record: name, What: err.Error()})
-			}
-			switch where {
-			case foundNowhere:
-				if err == nil {
-					missing = append(missing, missingRecord{seq: seq, time: e.time, name: name})
-				}
-			case foundInHistory:
-				inHist++
-			default:
-				inHead++
-			}
-		case linkAudit:
-			r.Audit++
-			name, err := checkAudit(txn, tenant, &e)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				r.add(Problem{Seq: seq, Record: name, What: "the record is missing (deleted)"})
-			case err != nil:
-				r.add(Problem{Seq: seq, Record: name, What: err.Error()})
-			}
-		case linkPrune:
-			if len(e.ref) != 8 {
-				r.add(Problem{Seq: seq, What: "prune entry without a cutoff"})
-				continue
-			}
-			prunes = append(prunes, pruneMark{seq: seq, cutoff: int64(binary.BigEndian.Uint64(e.ref))})
-		default:
-			r.add(Problem{Seq: seq, What: fmt.Sprintf("entry of unknown kind %d", e.kind)})
-		}
+		}(&results[w])
 	}
-	r.Head = hex.EncodeToString(prevHash[:])
-	if r.Entries == 0 {
-		r.Head = ""
+	err := walkLinks(ctx, txn, tenant, want, &r, batches)
+	close(batches)
+	wg.Wait()
+	if err != nil {
+		return r, err
+	}
+	var (
+		missing        []missingRecord
+		prunes         []pruneMark
+		inHist, inHead uint64
+	)
+	for i := range results {
+		rc := &results[i]
+		r.Versions += rc.versions
+		r.Audit += rc.audit
+		inHist += rc.inHist
+		inHead += rc.inHead
+		missing = append(missing, rc.missing...)
+		prunes = append(prunes, rc.prunes...)
+		for _, p := range rc.problems {
+			r.add(p)
+		}
 	}
 	for _, m := range missing {
 		if prunedBy(prunes, m) {
@@ -234,7 +185,211 @@ func verifyChain(ctx context.Context, txn *badger.Txn, tenant string, at []uint6
 	if err := countUnchained(txn, tenant, inHist, inHead, &r); err != nil {
 		return r, err
 	}
+	// The first problem in the chain comes first.
+	sort.SliceStable(r.Problems, func(i, j int) bool {
+		a, b := r.Problems[i].Seq, r.Problems[j].Seq
+		return a != 0 && (b == 0 || a < b)
+	})
 	return r, nil
+}
+
+// walkLinks reads tenant's chain in order, checks that each entry follows
+// its predecessor and hands the entries on in batches.
+func walkLinks(ctx context.Context, txn *badger.Txn, tenant string, want map[uint64]bool, r *ChainReport, batches chan<- []chainEntry) error {
+	prefix := chainPrefix(tenant)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	const batchSize = 512
+	var (
+		prevHash [sha256.Size]byte
+		expect   uint64 = 1
+		batch           = make([]chainEntry, 0, batchSize)
+		// One buffer per batch holds its values, which the entries' refs
+		// point into.
+		buf = make([]byte, 0, batchSize*128)
+	)
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if r.Entries%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		item := it.Item()
+		seq, ok := seqOf(item.Key(), prefix)
+		if !ok {
+			r.add(Problem{What: fmt.Sprintf("key %q in the chain is not a chain entry's", item.Key())})
+			continue
+		}
+		n := len(buf)
+		var err error
+		if buf, err = item.ValueCopy(buf[n:n]); err != nil {
+			return fmt.Errorf("chain %s: read entry %d: %w", tenant, seq, err)
+		}
+		val := buf[:len(buf):len(buf)]
+		buf = buf[len(buf):]
+		r.Entries++
+		switch {
+		case seq < expect:
+			r.add(Problem{Seq: seq, What: "entry out of order"})
+		case seq > expect && seq == expect+1:
+			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entry %d is missing: the chain jumps from %d to %d (a record was deleted)", expect, expect-1, seq)})
+		case seq > expect:
+			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entries %d to %d are missing: the chain jumps from %d to %d (records were deleted)", expect, seq-1, expect-1, seq)})
+		}
+		e, derr := decodeChainValue(seq, val)
+		if derr != nil {
+			r.add(Problem{Seq: seq, What: derr.Error()})
+		} else if seq == expect && e.prev != prevHash {
+			r.add(Problem{Seq: seq, What: fmt.Sprintf("entry does not carry the hash of entry %d: one of the two was changed", seq-1)})
+		}
+		prevHash = entryHash(tenant, seq, val)
+		expect = seq + 1
+		r.Seq = seq
+		if want[seq] {
+			r.HashAt[seq] = hex.EncodeToString(prevHash[:])
+		}
+		if derr != nil {
+			continue
+		}
+		batch = append(batch, e)
+		if len(batch) == batchSize {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			batch = make([]chainEntry, 0, batchSize)
+			buf = make([]byte, 0, batchSize*128)
+		}
+	}
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	if r.Entries > 0 {
+		r.Head = hex.EncodeToString(prevHash[:])
+	}
+	return nil
+}
+
+// recordCheck is one worker's share of the record checks.
+type recordCheck struct {
+	versions, audit, inHist, inHead uint64
+	missing                         []missingRecord
+	prunes                          []pruneMark
+	problems                        []Problem
+}
+
+// checkBatch checks the records of a batch of entries. Versions are
+// looked up in key order through one iterator over the history and one
+// over the asset records, which costs a step or a short seek each instead
+// of a point lookup through every table of the tree.
+func (rc *recordCheck) checkBatch(txn *badger.Txn, tenant string, batch []chainEntry) {
+	var versions []*chainEntry
+	for i := range batch {
+		e := &batch[i]
+		if e.kind == linkVersion && len(e.ref) >= 9 {
+			versions = append(versions, e)
+			continue
+		}
+		rc.check(txn, tenant, e, foundNowhere, nil)
+	}
+	if len(versions) == 0 {
+		return
+	}
+	// The history key of a version orders by asset, then version; ids
+	// hold no '/', so ordering the refs by (id, version) orders the keys.
+	sort.Slice(versions, func(i, j int) bool {
+		a, b := versions[i].ref, versions[j].ref
+		if c := bytes.Compare(a[8:], b[8:]); c != 0 {
+			return c < 0
+		}
+		return bytes.Compare(a[:8], b[:8]) < 0
+	})
+	hist := newCursor(txn, []byte(prefixHistory+tenant+"/"))
+	defer hist.close()
+	heads := newCursor(txn, assetPrefix(tenant))
+	defer heads.close()
+	var key []byte
+	for _, e := range versions {
+		key = append(append(append(key[:0], prefixHistory...), tenant...), '/')
+		key = append(append(append(key, e.ref[8:]...), '/'), e.ref[:8]...)
+		if item := hist.find(key); item != nil {
+			rc.check(txn, tenant, e, foundInHistory, item)
+			continue
+		}
+		key = append(append(key[:0], assetPrefix(tenant)...), e.ref[8:]...)
+		rc.check(txn, tenant, e, foundInHead, heads.find(key))
+	}
+}
+
+// cursor finds keys given in ascending order with one iterator.
+type cursor struct {
+	it      *badger.Iterator
+	started bool
+}
+
+func newCursor(txn *badger.Txn, prefix []byte) *cursor {
+	return &cursor{it: txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})}
+}
+
+func (c *cursor) close() { c.it.Close() }
+
+// find returns the item at key, or nil; key must not be below the
+// previous one.
+func (c *cursor) find(key []byte) *badger.Item {
+	if !c.started {
+		c.it.Seek(key)
+		c.started = true
+	}
+	for steps := 0; c.it.Valid() && bytes.Compare(c.it.Item().Key(), key) < 0; steps++ {
+		if steps == 16 {
+			c.it.Seek(key)
+			break
+		}
+		c.it.Next()
+	}
+	if c.it.Valid() && bytes.Equal(c.it.Item().Key(), key) {
+		return c.it.Item()
+	}
+	return nil
+}
+
+// check checks the record of one entry; for a version, item is what the
+// cursors found where (nil: nothing there).
+func (rc *recordCheck) check(txn *badger.Txn, tenant string, e *chainEntry, where int, item *badger.Item) {
+	switch e.kind {
+	case linkVersion:
+		rc.versions++
+		where, err := checkVersion(e, where, item)
+		if err != nil {
+			rc.problems = append(rc.problems, Problem{Tenant: tenant, Seq: e.seq, Record: versionName(txn, tenant, e), What: err.Error()})
+		}
+		switch where {
+		case foundNowhere:
+			if err == nil {
+				rc.missing = append(rc.missing, missingRecord{seq: e.seq, time: e.time, name: versionName(txn, tenant, e)})
+			}
+		case foundInHistory:
+			rc.inHist++
+		default:
+			rc.inHead++
+		}
+	case linkAudit:
+		rc.audit++
+		if err := checkAudit(txn, tenant, e); errors.Is(err, ErrNotFound) {
+			rc.problems = append(rc.problems, Problem{Tenant: tenant, Seq: e.seq, Record: auditName(e), What: "the record is missing (deleted)"})
+		} else if err != nil {
+			rc.problems = append(rc.problems, Problem{Tenant: tenant, Seq: e.seq, Record: auditName(e), What: err.Error()})
+		}
+	case linkPrune:
+		if len(e.ref) != 8 {
+			rc.problems = append(rc.problems, Problem{Tenant: tenant, Seq: e.seq, What: "prune entry without a cutoff"})
+			return
+		}
+		rc.prunes = append(rc.prunes, pruneMark{seq: e.seq, cutoff: int64(binary.BigEndian.Uint64(e.ref))})
+	default:
+		rc.problems = append(rc.problems, Problem{Tenant: tenant, Seq: e.seq, What: fmt.Sprintf("entry of unknown kind %d", e.kind)})
+	}
 }
 
 func prunedBy(prunes []pruneMark, m missingRecord) bool {
@@ -252,42 +407,28 @@ const (
 	foundInHead
 )
 
-// checkVersion finds the version e points at, under h/ or as its asset
-// record's head, and checks its digest.
-func checkVersion(txn *badger.Txn, tenant string, e *chainEntry) (where int, name string, err error) {
+// checkVersion checks the digest of the version e points at, found
+// (item) under h/ or as its asset record's head; where says which, and
+// comes back foundNowhere when it is in neither.
+func checkVersion(e *chainEntry, where int, item *badger.Item) (int, error) {
 	if len(e.ref) < 9 {
-		return foundNowhere, "", errors.New("version entry without an asset")
+		return foundNowhere, errors.New("version entry without an asset")
 	}
-	version := binary.BigEndian.Uint64(e.ref[:8])
-	id := string(e.ref[8:])
-	name = fmt.Sprintf("version %d of asset %s", version, id)
-	defer func() {
-		if err != nil || where == foundNowhere {
-			name += assetLabel(txn, tenant, id)
-		}
-	}()
-	item, err := txn.Get(historyKey(tenant, id, version))
-	switch {
-	case err == nil:
-		err = item.Value(func(v []byte) error {
+	if item == nil {
+		return foundNowhere, nil
+	}
+	mismatch := errors.New("the record does not match its hash: it was changed after it was written")
+	if where == foundInHistory {
+		return foundInHistory, item.Value(func(v []byte) error {
 			if sha256.Sum256(v) != e.digest {
-				return errors.New("the record does not match its hash: it was changed after it was written")
+				return mismatch
 			}
 			return nil
 		})
-		return foundInHistory, name, err
-	case !errors.Is(err, badger.ErrKeyNotFound):
-		return foundNowhere, name, fmt.Errorf("read: %w", err)
 	}
-	item, err = txn.Get(assetKey(tenant, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return foundNowhere, name, nil
-	}
-	if err != nil {
-		return foundNowhere, name, fmt.Errorf("read: %w", err)
-	}
+	version := binary.BigEndian.Uint64(e.ref[:8])
 	where = foundNowhere
-	err = item.Value(func(v []byte) error {
+	err := item.Value(func(v []byte) error {
 		var a model.Asset
 		var h head
 		has, err := decodeAssetRecord(v, &a, &h)
@@ -301,11 +442,28 @@ func checkVersion(txn *badger.Txn, tenant string, e *chainEntry) (where int, nam
 		where = foundInHead
 		ver := snapshotVersion(&a, &h)
 		if d, _ := versionDigest(&ver, nil); d != e.digest {
-			return errors.New("the record does not match its hash: it was changed after it was written")
+			return mismatch
 		}
 		return nil
 	})
-	return where, name, err
+	return where, err
+}
+
+// versionName names the version e points at for people.
+func versionName(txn *badger.Txn, tenant string, e *chainEntry) string {
+	if len(e.ref) < 9 {
+		return ""
+	}
+	id := string(e.ref[8:])
+	return fmt.Sprintf("version %d of asset %s%s", binary.BigEndian.Uint64(e.ref[:8]), id, assetLabel(txn, tenant, id))
+}
+
+func auditName(e *chainEntry) string {
+	name := "audit record"
+	if len(e.ref) >= 8 {
+		name += " of " + time.Unix(0, int64(binary.BigEndian.Uint64(e.ref[:8]))).UTC().Format(time.RFC3339Nano)
+	}
+	return name
 }
 
 // assetLabel names an asset for people, " (ADDRESS NAME)", from its record
@@ -336,19 +494,15 @@ func assetLabel(txn *badger.Txn, tenant, id string) string {
 	return label
 }
 
-func checkAudit(txn *badger.Txn, tenant string, e *chainEntry) (string, error) {
-	name := "audit record"
-	if len(e.ref) >= 8 {
-		name += " of " + time.Unix(0, int64(binary.BigEndian.Uint64(e.ref[:8]))).UTC().Format(time.RFC3339Nano)
-	}
+func checkAudit(txn *badger.Txn, tenant string, e *chainEntry) error {
 	item, err := txn.Get(append(auditPrefix(tenant), e.ref...))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return name, ErrNotFound
+		return ErrNotFound
 	}
 	if err != nil {
-		return name, fmt.Errorf("read: %w", err)
+		return fmt.Errorf("read: %w", err)
 	}
-	return name, item.Value(func(v []byte) error {
+	return item.Value(func(v []byte) error {
 		if sha256.Sum256(v) != e.digest {
 			return errors.New("the record does not match its hash: it was changed after it was written")
 		}

@@ -481,18 +481,7 @@ func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	out := []model.Asset{}
 	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
-		return t.ForEachAsset(tenant, func(a *model.Asset) error {
-			if !at.IsZero() {
-				// Time travel: the asset as its history had it then.
-				then, err := t.AssetAt(tenant, a.ID, at)
-				if errors.Is(err, store.ErrNotFound) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				a = then
-			}
+		keep := func(a *model.Asset) error {
 			if sel.IsValid() && !sel.Contains(a.IP()) {
 				return nil
 			}
@@ -504,7 +493,12 @@ func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
 			}
 			out = append(out, *a)
 			return nil
-		})
+		}
+		if !at.IsZero() {
+			// Time travel: every asset as its history had it then.
+			return t.ForEachAssetAt(tenant, at, keep)
+		}
+		return t.ForEachAsset(tenant, keep)
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		writeError(w, http.StatusInternalServerError, err)
@@ -555,21 +549,17 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	var then, now []model.Asset
 	err = s.opts.Store.View(r.Context(), func(t *store.Txn) error {
-		return t.ForEachAsset(tenant, func(a *model.Asset) error {
-			for at, into := range map[time.Time]*[]model.Asset{from: &then, to: &now} {
-				v, err := t.AssetAt(tenant, a.ID, at)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
+		for at, into := range map[time.Time]*[]model.Asset{from: &then, to: &now} {
+			if err := t.ForEachAssetAt(tenant, at, func(a *model.Asset) error {
+				if !sel.IsValid() || sel.Contains(a.IP()) {
+					*into = append(*into, *a)
 				}
-				if err != nil {
-					return err
-				}
-				if !sel.IsValid() || sel.Contains(v.IP()) {
-					*into = append(*into, *v)
-				}
+				return nil
+			}); err != nil {
+				return err
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
@@ -1115,9 +1105,10 @@ func intParam(s string, def int) (int, error) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: an answer may hold a hundred thousand assets, and
+	// indenting them costs as much as encoding them; `jq .` or the CLI
+	// make it pretty.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {

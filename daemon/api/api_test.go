@@ -87,7 +87,7 @@ func TestRoutes(t *testing.T) {
 		code         int
 		contains     string
 	}{
-		{"GET", "/healthz", 200, `"status": "ok"`},
+		{"GET", "/healthz", 200, `"status":"ok"`},
 		{"GET", "/v1/assets", 200, `"127.0.0.2"`},
 		{"GET", "/v1/assets?host=127.0.0.2", 200, `"a1"`},
 		{"GET", "/v1/assets?host=bogus", 400, "host must be"},
@@ -195,7 +195,7 @@ func TestAcknowledge(t *testing.T) {
 		{"unknown field", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "x", "by": "y"}`, 400, "unknown field"},
 		{"unknown deviation", "/v1/deviations/nope/ack", `{"author": "ops", "comment": "x"}`, 404, "not found"},
 		{"resolved", "/v1/deviations/d3/ack", `{"author": "ops", "comment": "x"}`, 409, "resolved"},
-		{"acknowledged for a day", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "change 4711", "for": "24h"}`, 200, `"state": "acknowledged"`},
+		{"acknowledged for a day", "/v1/deviations/d1/ack", `{"author": "ops", "comment": "change 4711", "for": "24h"}`, 200, `"state":"acknowledged"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -117,7 +117,7 @@ func TestWebAcknowledge(t *testing.T) {
 		t.Fatalf("ack: HTTP %d to %q", resp.StatusCode, loc)
 	}
 	_, body := getPage(t, srv.URL, "/v1/deviations/d1")
-	if !strings.Contains(body, `"state": "acknowledged"`) || !strings.Contains(body, `"by": "alice"`) || !strings.Contains(body, `"until"`) {
+	if !strings.Contains(body, `"state":"acknowledged"`) || !strings.Contains(body, `"by":"alice"`) || !strings.Contains(body, `"until"`) {
 		t.Fatalf("after the button: %s", body)
 	}
 	// No author: the page says why, nothing changes.
@@ -131,7 +131,7 @@ func TestWebAcknowledge(t *testing.T) {
 		t.Fatalf("unack redirect %q", loc)
 	}
 	_, body = getPage(t, srv.URL, "/v1/deviations/d1")
-	if !strings.Contains(body, `"state": "open"`) {
+	if !strings.Contains(body, `"state":"open"`) {
 		t.Fatalf("after unack: %s", body)
 	}
 }
