@@ -67,6 +67,8 @@ type Daemon struct {
 	engine  *rules.Engine
 	jobs    map[string]config.Job
 	sources *plugins.Registry
+	// secrets turns NAME_vault into NAME_file at every load (secrets.go).
+	secrets *secretFiles
 
 	// checkpoints signs the chains' heads (nil: no integrity block);
 	// integrity is what /v1/verify holds them against.
@@ -82,7 +84,7 @@ type Daemon struct {
 
 // New validates cfg, opens the store and prepares every part without
 // starting anything.
-func New(cfg *config.Config, opts Options) (*Daemon, error) {
+func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
@@ -92,6 +94,17 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.StaleSweep <= 0 {
 		opts.StaleSweep = 30 * time.Second
 	}
+	secretFiles := newSecretFiles(cfg.DataDir, opts.Logger.Named("secrets"))
+	cfg, staged, err := secretFiles.stage(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		staged.finish(err == nil)
+		if err != nil {
+			secretFiles.close()
+		}
+	}()
 	sources, err := opts.Sources(cfg)
 	if err != nil {
 		return nil, err
@@ -103,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, store: st, cfg: cfg, registry: opts.Registry, sources: sources}
+	d := &Daemon{opts: opts, log: opts.Logger, store: st, cfg: cfg, registry: opts.Registry, sources: sources, secrets: secretFiles}
 	if d.checkpoints, d.integrity, err = checkpointing(cfg.Integrity, st, opts.Logger.Named("integrity")); err != nil {
 		st.Close()
 		return nil, err
@@ -400,6 +413,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	path, old := d.cfg.Path, d.cfg
 	d.mu.RUnlock()
 	cfg, err := config.Load(path)
+	var staged *secretStage // every Vault reference read again
+	if err == nil {
+		cfg, staged, err = d.secrets.stage(ctx, cfg)
+	}
 	var sources *plugins.Registry
 	if err == nil {
 		sources, err = d.opts.Sources(cfg)
@@ -418,6 +435,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 			d.mu.Unlock()
 		}
 	}
+	staged.finish(err == nil)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "error", err)
 		d.audit(model.AuditRecord{Action: "reload", Target: path, Detail: "refused: " + err.Error()})
@@ -592,6 +610,7 @@ func (d *Daemon) shutdown() error {
 	d.bgCancel()
 	d.bg.Wait()
 	d.notifier.Stop()
+	errs = append(errs, d.secrets.close())
 	errs = append(errs, d.store.Close())
 	return errors.Join(errs...)
 }

@@ -104,7 +104,7 @@ func TestDebInstallsRunsAndPurges(t *testing.T) {
 		"/usr/bin/sollwert", "rules", "validate", "--config", "/etc/sollwert/sollwert.hcl")
 	run(t, nil, "systemd-analyze", "verify", "/lib/systemd/system/sollwert.service")
 	unit, _ := os.ReadFile("/lib/systemd/system/sollwert.service")
-	for _, want := range []string{"User=sollwert", "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN", "NoNewPrivileges=yes", "ProtectSystem=strict"} {
+	for _, want := range []string{"User=sollwert", "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN", "NoNewPrivileges=yes", "ProtectSystem=strict", "RuntimeDirectory=sollwert"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %s", want)
 		}

@@ -25,9 +25,16 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err == nil {
-		var srcs *plugins.Registry
-		if srcs, err = sources(cfg, hclog.NewNullLogger()); err == nil {
-			err = daemon.Validate(context.Background(), cfg, srcs, hclog.NewNullLogger())
+		// Vault references are read as the daemon reads them: one that
+		// does not resolve is found here, not at the next start.
+		var resolved *config.Config
+		var closeSecrets func() error
+		if resolved, closeSecrets, err = daemon.ResolveSecrets(context.Background(), cfg, hclog.NewNullLogger()); err == nil {
+			defer closeSecrets()
+			var srcs *plugins.Registry
+			if srcs, err = sources(resolved, hclog.NewNullLogger()); err == nil {
+				err = daemon.Validate(context.Background(), resolved, srcs, hclog.NewNullLogger())
+			}
 		}
 	}
 	if err != nil {

@@ -47,6 +47,12 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	} else {
 		log = newLogger(stderr, level, cfg.Log.Format)
 	}
+	cfg, closeSecrets, err := daemon.ResolveSecrets(context.Background(), cfg, log.Named("secrets"))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	defer closeSecrets()
 	srcs, err := sources(cfg, log)
 	if err == nil {
 		err = daemon.Validate(context.Background(), cfg, srcs, log)

@@ -54,6 +54,8 @@ type Config struct {
 	// send; 0: no budget. Each job gets an equal share of it per slot of
 	// max_concurrent_jobs, so the sum never exceeds it.
 	ScanRateBudget int
+	// Vault is the vault block; nil without one.
+	Vault *Vault
 }
 
 // Plugin is one plugin block: what the daemon insists on before starting
@@ -112,8 +114,10 @@ type Job struct {
 	SourceConfig json.RawMessage
 	// Maintenance windows: no runs, and events on the job's targets held.
 	Maintenance []Window
-	Range       hcl.Range
-	AttrRanges  map[string]hcl.Range
+	// VaultRefs are the NAME_vault attributes among SourceConfig's.
+	VaultRefs  []VaultRef
+	Range      hcl.Range
+	AttrRanges map[string]hcl.Range
 }
 
 // Fingerprint changes whenever anything about the job changes; a reload
@@ -159,6 +163,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "log"},
 		{Type: "retention"},
 		{Type: "integrity"},
+		{Type: "vault"},
 		{Type: "job", LabelNames: []string{"name"}},
 		{Type: "expect", LabelNames: []string{"name"}},
 		{Type: "plugin", LabelNames: []string{"name"}},
@@ -231,7 +236,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 	cfg.Plugins = map[string]Plugin{}
 	// Job and sink names are one namespace for the whole daemon (runs and
 	// queues are found by them); expect names are per tenant.
-	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "retention": {}, "integrity": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
+	seen := map[string]map[string]hcl.Range{"api": {}, "log": {}, "retention": {}, "integrity": {}, "vault": {}, "job": {}, "plugin": {}, "sink": {}, "tenant": {}}
 	d.decodeBlocks(cfg, content.Blocks, model.DefaultTenant, seen, map[string]hcl.Range{})
 	cfg.Tenants = []string{model.DefaultTenant}
 	for _, b := range content.Blocks {
@@ -251,6 +256,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 		cfg.Tenants = append(cfg.Tenants, name)
 		d.decodeBlocks(cfg, body.Blocks, name, seen, map[string]hcl.Range{})
 	}
+	d.checkVaultRefs(cfg)
 	if err := diagErr(d.diags); err != nil {
 		return nil, err
 	}
@@ -320,6 +326,8 @@ func (d *decoder) decodeBlocks(cfg *Config, blocks hcl.Blocks, tenant string, se
 			d.decodeLog(b, &cfg.Log)
 		case "retention":
 			d.decodeRetention(b, &cfg.Retention)
+		case "vault":
+			cfg.Vault = d.decodeVault(b)
 		case "integrity":
 			d.decodeIntegrity(b, &cfg.Integrity)
 		case "job":

@@ -76,6 +76,7 @@ func (d *decoder) decodeJob(b *hcl.Block) (Job, bool) {
 		d.add(diags...)
 		return j, false
 	}
+	j.VaultRefs = d.vaultRefs(attrs)
 	obj := map[string]json.RawMessage{}
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]

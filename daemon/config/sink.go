@@ -19,7 +19,9 @@ type Sink struct {
 	// The filter: an empty list takes everything.
 	Tenants, Severities, Rules, Kinds, Events []string
 	// Config holds every other attribute, for the sink type.
-	Config     json.RawMessage
+	Config json.RawMessage
+	// VaultRefs are the NAME_vault attributes among Config's.
+	VaultRefs  []VaultRef
 	Range      hcl.Range
 	AttrRanges map[string]hcl.Range
 }
@@ -96,6 +98,7 @@ func (d *decoder) decodeSink(b *hcl.Block) (Sink, bool) {
 		d.add(diags...)
 		return s, false
 	}
+	s.VaultRefs = d.vaultRefs(attrs)
 	obj := map[string]json.RawMessage{}
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]
