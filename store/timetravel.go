@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -12,20 +14,147 @@ import (
 
 // ForEachAssetAt calls fn, in id order, with every asset of tenant as it
 // stood at at: its newest version from then or before. Assets that did
-// not exist yet are left out. One pass over the asset records and one
-// over the history, side by side (both are in id order): an asset whose
+// not exist yet are left out.
+//
+// Each part of the id range is one pass over its asset records and one
+// over its history, side by side (both are in id order): an asset whose
 // newest version is older than at costs no history read at all, and one
-// that changed since costs a few steps through its own versions.
+// that changed since costs a few steps through its own versions. The
+// parts run on every core; the first streams to fn as it goes, so a
+// caller that stops early (a page of a list) does not wait for the rest.
 func (t *Txn) ForEachAssetAt(tenant string, at time.Time, fn func(*model.Asset) error) error {
+	bounds := t.assetSplits(tenant, runtime.GOMAXPROCS(0))
+	if len(bounds) <= 2 {
+		return t.assetsAtRange(tenant, at, bounds[0], bounds[1], func(b []model.Asset) error { return emit(b, fn) })
+	}
+	// The parts end before the transaction may: stop tells them, the
+	// wait group waits for them.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	parts := make([]chan []model.Asset, len(bounds)-1)
+	errs := make([]error, len(parts))
+	for i := range parts {
+		// Room for every batch of a part: the later parts run ahead while
+		// fn takes the earlier ones.
+		parts[i] = make(chan []model.Asset, 1<<14)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer close(parts[i])
+			errs[i] = t.assetsAtRange(tenant, at, bounds[i], bounds[i+1], func(b []model.Asset) error {
+				select {
+				case <-stop:
+					return errStopIteration
+				default:
+				}
+				select {
+				case parts[i] <- b:
+					return nil
+				case <-stop:
+					return errStopIteration
+				}
+			})
+		}(i)
+	}
+	for i, ch := range parts {
+		for b := range ch {
+			if err := emit(b, fn); err != nil {
+				return err // stop ends the other parts
+			}
+		}
+		if errs[i] != nil {
+			return errs[i]
+		}
+	}
+	return nil
+}
+
+func emit(b []model.Asset, fn func(*model.Asset) error) error {
+	for i := range b {
+		if err := fn(&b[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// assetSplits returns up to parts+1 asset keys of tenant that cut its
+// assets into parts of about the same size, assuming ids spread evenly
+// (sollwert's are hex): the first key, the keys in between interpolated
+// from the first and last id, and nil for the end. One part when there
+// are too few assets to be worth it.
+func (t *Txn) assetSplits(tenant string, parts int) [][]byte {
+	ap := assetPrefix(tenant)
+	whole := [][]byte{ap, nil}
+	if parts < 2 {
+		return whole
+	}
+	first, last := t.edgeKey(ap, false), t.edgeKey(ap, true)
+	if first == nil || last == nil {
+		return whole
+	}
+	// Interpolate over the eight bytes after what the first and last id
+	// share.
+	a, b := first[len(ap):], last[len(ap):]
+	common := 0
+	for common < len(a) && common < len(b) && a[common] == b[common] {
+		common++
+	}
+	lo, hi := idNumber(a[common:]), idNumber(b[common:])
+	if hi-lo < uint64(parts) {
+		return whole
+	}
+	out := [][]byte{ap}
+	step := (hi - lo) / uint64(parts)
+	for i := 1; i < parts; i++ {
+		k := append([]byte(nil), first[:len(ap)+common]...)
+		out = append(out, binary.BigEndian.AppendUint64(k, lo+uint64(i)*step))
+	}
+	return append(out, nil)
+}
+
+// idNumber reads the first eight bytes of id as a number (zero padded),
+// in the order of the keys.
+func idNumber(id []byte) uint64 {
+	var b [8]byte
+	copy(b[:], id)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// edgeKey returns the first (or last) key under prefix; nil when none.
+func (t *Txn) edgeKey(prefix []byte, last bool) []byte {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: last})
+	defer it.Close()
+	seek := prefix
+	if last {
+		seek = append(append([]byte(nil), prefix...), bytes.Repeat([]byte{0xff}, 16)...)
+	}
+	it.Seek(seek)
+	if !it.ValidForPrefix(prefix) {
+		return nil
+	}
+	return it.Item().KeyCopy(nil)
+}
+
+// assetsAtRange is ForEachAssetAt over the asset keys from lo to hi (nil:
+// the end of the tenant's), handing fn batches it may keep.
+func (t *Txn) assetsAtRange(tenant string, at time.Time, lo, hi []byte, fn func([]model.Asset) error) error {
 	ap := assetPrefix(tenant)
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: ap, PrefetchValues: true, PrefetchSize: 64})
 	defer it.Close()
 	hp := []byte(prefixHistory + tenant + "/")
-	hist := t.txn.NewIterator(badger.IteratorOptions{Prefix: hp, PrefetchValues: true, PrefetchSize: 64})
+	hist := t.txn.NewIterator(badger.IteratorOptions{Prefix: hp, PrefetchValues: false})
 	defer hist.Close()
-	hist.Seek(hp)
+	hist.Seek(append(append([]byte(nil), hp...), lo[len(ap):]...))
+	const batchSize = 256
+	batch := make([]model.Asset, 0, batchSize)
 	var key []byte
-	for it.Seek(ap); it.ValidForPrefix(ap); it.Next() {
+	for it.Seek(lo); it.ValidForPrefix(ap); it.Next() {
+		if hi != nil && bytes.Compare(it.Item().Key(), hi) >= 0 {
+			break
+		}
 		var a model.Asset
 		var h head
 		var has bool
@@ -38,23 +167,27 @@ func (t *Txn) ForEachAssetAt(tenant string, at time.Time, fn func(*model.Asset) 
 		}
 		if has && !h.Time.After(at) {
 			v := snapshotVersion(&a, &h)
-			if err := fn(&v.Asset); err != nil {
+			batch = append(batch, v.Asset)
+		} else {
+			key = append(append(key[:0], hp...), a.ID...)
+			key = append(key, '/')
+			then, ok, err := versionAt(hist, key, at)
+			if err != nil {
+				return fmt.Errorf("history of %s: %w", a.ID, err)
+			}
+			if ok {
+				batch = append(batch, then.Asset)
+			}
+		}
+		if len(batch) == batchSize {
+			if err := fn(batch); err != nil {
 				return err
 			}
-			continue
+			batch = make([]model.Asset, 0, batchSize)
 		}
-		key = append(append(append(key[:0], prefixHistory...), tenant...), '/')
-		key = append(append(key, a.ID...), '/')
-		then, ok, err := versionAt(hist, key, at)
-		if err != nil {
-			return fmt.Errorf("history of %s: %w", a.ID, err)
-		}
-		if !ok {
-			continue
-		}
-		if err := fn(&then.Asset); err != nil {
-			return err
-		}
+	}
+	if len(batch) > 0 {
+		return fn(batch)
 	}
 	return nil
 }

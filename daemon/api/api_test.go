@@ -268,3 +268,23 @@ func TestSlashCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteJSONListJoinsItsParts: a list encoded in parts reads back as
+// the one list, whatever the number of parts.
+func TestWriteJSONListJoinsItsParts(t *testing.T) {
+	for _, n := range []int{0, 1, 4095, 8192, 20001} {
+		items := make([]map[string]int, n)
+		for i := range items {
+			items[i] = map[string]int{"i": i}
+		}
+		rec := httptest.NewRecorder()
+		writeJSONList(rec, items)
+		var got []map[string]int
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%d items: %v\n%.200s", n, err, rec.Body.String())
+		}
+		if len(got) != n || (n > 0 && got[n-1]["i"] != n-1) {
+			t.Fatalf("%d items: read back %d", n, len(got))
+		}
+	}
+}
