@@ -7,7 +7,7 @@ BUILT ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.built=$(BUILT)
 TEST_PKGS := ./...
 # Debian packages the tests drive for real.
-TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2 rpm systemd chromium ansible-core prometheus libvirt-daemon
+TEST_TOOLS := nmap ndiff snmpd snmp iproute2 prometheus-alertmanager nagios4-core icinga2 rpm systemd chromium ansible-core prometheus libvirt-daemon puppetdb postgresql dbconfig-no-thanks default-jre-headless
 
 .PHONY: all build examples proto package test bench demo deps test-deps fmt vet clean
 
@@ -20,7 +20,7 @@ build:
 # bin/plugins, a ready plugin_dir.
 EXAMPLE_PLUGINS := hostsfile
 # Provider adapters in plugins/NAME, each its own module against sdk/.
-PROVIDER_PLUGINS := libvirt digitalocean openstack aws
+PROVIDER_PLUGINS := libvirt digitalocean openstack aws puppetdb
 examples:
 	@mkdir -p bin/plugins
 	@for p in $(EXAMPLE_PLUGINS); do \
