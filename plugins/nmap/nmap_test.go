@@ -413,7 +413,8 @@ func TestDeadlineAndCancelStopNmap(t *testing.T) {
 func TestEmitterErrorStopsNmap(t *testing.T) {
 	t.Parallel()
 	// 300 hosts fill one batch while the fake still runs.
-	bin := fakeNmap(t, `echo '<nmaprun>'; i=0; while [ $i -lt 300 ]; do echo "<host><status state=\"up\"/><address addr=\"127.0.1.$((i % 250))\" addrtype=\"ipv4\"/></host>"; i=$((i+1)); done; echo $$ > pid; exec sleep 30`)
+	// The pid goes first: the run may be stopped before the loop ends.
+	bin := fakeNmap(t, `echo $$ > pid; echo '<nmaprun>'; i=0; while [ $i -lt 300 ]; do echo "<host><status state=\"up\"/><address addr=\"127.0.1.$((i % 250))\" addrtype=\"ipv4\"/></host>"; i=$((i+1)); done; exec sleep 30`)
 	c := &collector{fail: errors.New("store is full")}
 	start := time.Now()
 	_, err := New(nil).Discover(t.Context(), sdk.DiscoverRequest{Config: json.RawMessage(fmt.Sprintf(`{"targets":["127.0.1.0/24"],"scan_type":"connect","nmap_path":%q}`, bin))}, c)
