@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -92,14 +91,15 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 		var part Summary
 		ids := make([]string, 0, len(batch))
 		for _, o := range batch {
-			ip, _ := o.IP()
-			prev, id, err := lookup(t, run.Tenant, ip)
+			r, err := resolve(t, run.Tenant, o)
 			if err != nil {
 				return part, err
 			}
-			next, changes := model.Merge(prev, run.Tenant, id, *o, scope, ref, now)
-			ids = append(ids, id)
-			if err := a.write(t, prev, &next, changes, ref, now, &part); err != nil {
+			ids = append(ids, r.id)
+			for _, ab := range r.absorb {
+				ids = append(ids, ab.ID)
+			}
+			if err := a.apply(t, r, o, run.Tenant, scope, ref, now, &part); err != nil {
 				return part, err
 			}
 		}
@@ -450,21 +450,6 @@ func anyActive(ds []model.Deviation) bool {
 		}
 	}
 	return false
-}
-
-func lookup(t *store.Txn, tenant string, ip netip.Addr) (*model.Asset, string, error) {
-	id, err := t.AssetIDByIP(tenant, ip)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, AssetID(tenant, ip), nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	prev, err := t.Asset(tenant, id)
-	if err != nil {
-		return nil, "", err
-	}
-	return prev, id, nil
 }
 
 // idSet is a set of asset ids. The ids AssetID makes are 16 hex digits,

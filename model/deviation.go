@@ -21,6 +21,8 @@ const (
 	KindStaleScan      Kind = "stale_scan"
 	KindFactMismatch   Kind = "fact_mismatch"
 	KindInterfaceDown  Kind = "interface_down"
+	// KindIdentityConflict: two live machines claim one address.
+	KindIdentityConflict Kind = "identity_conflict"
 )
 
 // Severity orders how loud a deviation is.
@@ -133,6 +135,8 @@ func (f Finding) Detail(host string) string {
 		return fmt.Sprintf("fact %s is %q; rule %q requires it to %s", f.Subject, f.Value, f.Rule, f.Want)
 	case KindInterfaceDown:
 		return fmt.Sprintf("interface %s is %s; rule %q requires it up", f.Subject, f.Value, f.Rule)
+	case KindIdentityConflict:
+		return "identity conflict: " + f.Value
 	case KindStaleScan:
 		return fmt.Sprintf("last successful scan by job %q was at %s; data older than %s is stale", f.Job, f.Since.UTC().Format(time.RFC3339), f.Limit)
 	}

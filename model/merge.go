@@ -65,6 +65,9 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 		next.OS = obs.OS
 	}
 	next.Facts, changes = mergeMap("fact", next.Facts, obs.Facts, changes)
+	if obs.InstanceID != "" {
+		next.Facts, changes = mergeMap("fact", next.Facts, map[string]string{instanceFact(obs.InstanceID): obs.InstanceID}, changes)
+	}
 	next.Labels, changes = mergeMap("label", next.Labels, obs.Labels, changes)
 
 	if status == sdk.StatusUp {

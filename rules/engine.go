@@ -193,6 +193,14 @@ func groupPortsOf(a *model.Asset, proto sdk.Protocol) *groupPorts {
 }
 
 func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]time.Duration, out []model.Finding) []model.Finding {
+	if a.Status == model.StatusMerged {
+		return out // its machine is judged as the asset it went into
+	}
+	if c.IdentityConflicts != "" {
+		if detail := a.Facts[model.FactIdentityConflict]; detail != "" {
+			out = append(out, model.Finding{Rule: c.Name, Kind: model.KindIdentityConflict, Severity: c.IdentityConflicts, Value: detail})
+		}
+	}
 	if a.Status == sdk.StatusUp {
 		var groups [len(protocols)]*groupPorts // the provider's word, where the rule asks for it
 		for pi, proto := range protocols {

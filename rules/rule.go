@@ -24,6 +24,9 @@ type Rule struct {
 	// UnknownHosts is the severity of an unknown_host deviation, or "" when
 	// new hosts are fine.
 	UnknownHosts model.Severity
+	// IdentityConflicts is the severity of an identity_conflict deviation
+	// (two live machines claim one address), or "" to let it pass.
+	IdentityConflicts model.Severity
 	// Severity applies to every other kind.
 	Severity model.Severity
 	// StaleAfter is how many schedule intervals of the scanning job may pass

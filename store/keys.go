@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/sollwert/sollwert/model"
 )
 
 // Key layout. Every record key carries its tenant; tenant, job and rule
@@ -13,6 +15,7 @@ import (
 //	a/TENANT/ASSET                        current asset and its newest version (record.go)
 //	h/TENANT/ASSET/VERSION(8)             older asset version (history)
 //	i/TENANT/IP(16)                       address index -> asset id
+//	n/TENANT/KIND/VALUE                   identity index (instance, uuid, serial, mac) -> asset id
 //	d/TENANT/DEVIATION                    deviation
 //	e/TENANT/ASSET                        ids of the deviations of an asset
 //	s/TENANT/RANK(1)OPENED(8)DEVIATION    active deviation -> state, worst first (devindex.go)
@@ -27,6 +30,7 @@ const (
 	prefixAsset     = "a/"
 	prefixHistory   = "h/"
 	prefixIP        = "i/"
+	prefixIdentity  = "n/"
 	prefixDeviation = "d/"
 	prefixAssetDevs = "e/"
 	prefixRun       = "r/"
@@ -57,6 +61,10 @@ func ipKey(tenant string, ip netip.Addr) []byte {
 	a := ip.As16() // IPv4 as ::ffff:a.b.c.d keeps a CIDR one contiguous key range
 	k := make([]byte, 0, len(prefixIP)+len(tenant)+1+len(a))
 	return append(append(append(append(k, prefixIP...), tenant...), '/'), a[:]...)
+}
+
+func identityKey(tenant string, k model.IdentityKey) []byte {
+	return []byte(prefixIdentity + tenant + "/" + k.Kind + "/" + k.Value)
 }
 
 func deviationKey(tenant, id string) []byte { return []byte(prefixDeviation + tenant + "/" + id) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -251,7 +252,44 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}
+	return t.indexIdentity(a, prev)
+}
+
+// indexIdentity indexes the identity keys a holds that prev did not.
+func (t *Txn) indexIdentity(a, prev *model.Asset) error {
+	if len(a.Facts) == 0 && !slices.ContainsFunc(a.Addresses, func(ad sdk.Address) bool { return ad.Type == "mac" }) {
+		return nil // nothing a scan alone finds: no keys
+	}
+	if prev != nil && maps.Equal(a.Facts, prev.Facts) && slices.Equal(a.Addresses, prev.Addresses) {
+		return nil
+	}
+	var had []model.IdentityKey
+	if prev != nil {
+		had = model.AssetKeys(prev)
+	}
+	for _, k := range model.AssetKeys(a) {
+		if slices.Contains(had, k) {
+			continue
+		}
+		if err := t.txn.Set(identityKey(a.Tenant, k), []byte(a.ID)); err != nil {
+			return fmt.Errorf("index %s %s: %w", k.Kind, k.Value, err)
+		}
+	}
 	return nil
+}
+
+// AssetIDByIdentity looks up the asset that holds an identity key.
+func (t *Txn) AssetIDByIdentity(tenant string, k model.IdentityKey) (string, error) {
+	item, err := t.txn.Get(identityKey(tenant, k))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("identity index %s %s: %w", k.Kind, k.Value, err)
+	}
+	var id string
+	err = item.Value(func(v []byte) error { id = string(v); return nil })
+	return id, err
 }
 
 // AppendVersion writes one version straight into an asset's history, for

@@ -19,6 +19,7 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "tcp"}, {Name: "udp"},
 		{Name: "required_tcp"}, {Name: "required_udp"},
 		{Name: "unknown_hosts"},
+		{Name: "identity_conflicts"},
 		{Name: "severity"},
 		{Name: "stale_after"},
 		{Name: "interfaces_up"},
@@ -101,6 +102,15 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 				d.add(errorAt(a.Expr.Range(), "Invalid unknown_hosts", err.Error()+", or \"off\""))
 			}
 			r.UnknownHosts = sev
+		}
+	}
+	if a := content.Attributes["identity_conflicts"]; a != nil {
+		if s, ok := d.str(a); ok && s != "" && s != "off" {
+			sev, err := model.ParseSeverity(s)
+			if err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid identity_conflicts", err.Error()+", or \"off\""))
+			}
+			r.IdentityConflicts = sev
 		}
 	}
 	if a := content.Attributes["severity"]; a != nil {

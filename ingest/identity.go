@@ -1,0 +1,241 @@
+package ingest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/store"
+)
+
+// resolved is the asset an observation belongs to (model/identity.go has
+// the order of the keys).
+type resolved struct {
+	prev *model.Asset // nil: a new asset
+	id   string
+	// absorb are assets known only by one of the observation's
+	// addresses, which its keys show to be this machine: they are folded
+	// in and retired.
+	absorb []*model.Asset
+	// rival is a live asset known as another machine that holds one of
+	// the observation's addresses, rivalIP: the address stays with it,
+	// and both carry an identity_conflict.
+	rival   *model.Asset
+	rivalIP netip.Addr
+	// keyed is set when the observation carried identity keys.
+	keyed bool
+}
+
+// resolve finds the asset of o: by its identity keys, strongest first,
+// then by its first address; then what its other addresses say.
+func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) {
+	keys := model.ObservationKeys(o)
+	r := resolved{keyed: len(keys) > 0}
+	for _, k := range keys {
+		id, err := t.AssetIDByIdentity(tenant, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return r, err
+		}
+		a, err := t.Asset(tenant, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return r, err
+		}
+		if a.Status != model.StatusMerged && model.HasKey(a, k) {
+			r.prev, r.id = a, a.ID
+			break
+		}
+	}
+	var ips []netip.Addr
+	for _, ad := range o.Addresses {
+		if ad.Type == "mac" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(ad.Addr); err == nil {
+			ips = append(ips, ip.Unmap())
+		}
+	}
+	owners := make([]*model.Asset, len(ips))
+	for i, ip := range ips {
+		a, err := ownerOf(t, tenant, ip)
+		if err != nil {
+			return r, err
+		}
+		owners[i] = a
+	}
+	if r.prev == nil {
+		switch first := firstOwner(owners); {
+		case first != nil && !model.Contradicts(first, keys):
+			r.prev, r.id = first, first.ID
+		case len(ips) > 0 && owners[0] == nil:
+			r.id = AssetID(tenant, ips[0])
+		case len(keys) > 0:
+			r.id = keyAssetID(tenant, keys[0])
+		default:
+			r.id = AssetID(tenant, netip.Addr{})
+		}
+	}
+	for i, a := range owners {
+		switch {
+		case a == nil || a.ID == r.id:
+		case a.Status == sdk.StatusUp && model.Contradicts(a, keys):
+			if r.rival == nil {
+				r.rival, r.rivalIP = a, ips[i]
+			}
+		case len(model.AssetKeys(a)) == 0 && r.keyed && !containsAsset(r.absorb, a.ID):
+			r.absorb = append(r.absorb, a)
+		}
+		// Otherwise the address moved from a machine that is down, or
+		// whose keys do not say it is another: it follows the keys.
+	}
+	return r, nil
+}
+
+// ownerOf is the asset the address index names for ip (nil: none),
+// following a merged asset to the one it went into.
+func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (*model.Asset, error) {
+	id, err := t.AssetIDByIP(tenant, ip)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := t.Asset(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if into := a.Facts[model.FactMergedInto]; a.Status == model.StatusMerged && into != "" {
+		return t.Asset(tenant, into)
+	}
+	return a, nil
+}
+
+func firstOwner(owners []*model.Asset) *model.Asset {
+	if len(owners) == 0 {
+		return nil
+	}
+	return owners[0]
+}
+
+func containsAsset(as []*model.Asset, id string) bool {
+	for _, a := range as {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// keyAssetID names the asset of a machine first known by an identity key
+// (AssetID names one first known by its address).
+func keyAssetID(tenant string, k model.IdentityKey) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + k.Kind + "\x00" + k.Value))
+	return hex.EncodeToString(sum[:8])
+}
+
+// withoutAddress is o without ip, which another machine holds.
+func withoutAddress(o *sdk.Observation, ip netip.Addr) *sdk.Observation {
+	c := *o
+	c.Addresses = nil
+	for _, a := range o.Addresses {
+		if a.Type == "mac" || a.Addr != ip.String() {
+			c.Addresses = append(c.Addresses, a)
+		}
+	}
+	return &c
+}
+
+// apply merges o into the asset r names, with what identity found on the
+// way: an absorbed asset folded in and retired, an identity conflict
+// recorded on both machines or ended.
+func (a *Applier) apply(t *store.Txn, r resolved, o *sdk.Observation, tenant string, scope sdk.Scope, ref model.RunRef, now time.Time, sum *Summary) error {
+	ip := r.rivalIP
+	if r.rival != nil {
+		o = withoutAddress(o, ip)
+	}
+	base := r.prev
+	var extra []model.Change
+	if len(r.absorb) > 0 {
+		var folded model.Asset
+		if r.prev != nil {
+			folded = *r.prev
+		} else {
+			folded = model.Asset{ID: r.id, Tenant: tenant}
+		}
+		folded.Addresses = append([]sdk.Address(nil), folded.Addresses...)
+		folded.Services = append([]model.Service(nil), folded.Services...)
+		folded.Sources = append([]string(nil), folded.Sources...)
+		for _, ab := range r.absorb {
+			extra = append(extra, model.Absorb(&folded, ab)...)
+		}
+		base = &folded
+	}
+	next, changes := model.Merge(base, tenant, r.id, *o, scope, ref, now)
+	changes = append(changes, extra...)
+	var rivalChanges []model.Change
+	var rival model.Asset
+	switch {
+	case r.rival != nil:
+		changes = append(changes, model.SetConflict(&next,
+			fmt.Sprintf("%s is also held by asset %s, known as another machine; it stays with that one", ip, r.rival.ID), r.rival.ID)...)
+		rival = cloneAsset(r.rival)
+		rivalChanges = model.SetConflict(&rival, fmt.Sprintf("%s is also claimed by asset %s (%s)", ip, next.ID, instanceOf(o)), next.ID)
+	case r.keyed && next.Facts[model.FactConflictWith] != "":
+		// The machine no longer claims a held address: the conflict ends
+		// on both.
+		other := next.Facts[model.FactConflictWith]
+		changes = append(changes, model.ClearConflict(&next)...)
+		if oa, err := t.Asset(tenant, other); err == nil && oa.Facts[model.FactConflictWith] == next.ID {
+			rival = cloneAsset(oa)
+			rivalChanges = model.ClearConflict(&rival)
+			r.rival = oa
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if err := a.write(t, r.prev, &next, changes, ref, now, sum); err != nil {
+		return err
+	}
+	if len(rivalChanges) > 0 {
+		if err := a.write(t, r.rival, &rival, rivalChanges, ref, now, sum); err != nil {
+			return err
+		}
+	}
+	for _, ab := range r.absorb {
+		retired, changes := model.Retire(*ab, next.ID)
+		if err := a.write(t, ab, &retired, changes, ref, now, sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cloneAsset(a *model.Asset) model.Asset {
+	c := *a
+	c.Facts = make(map[string]string, len(a.Facts)+2)
+	for k, v := range a.Facts {
+		c.Facts[k] = v
+	}
+	return c
+}
+
+func instanceOf(o *sdk.Observation) string {
+	if o.InstanceID != "" {
+		return o.InstanceID
+	}
+	if keys := model.ObservationKeys(o); len(keys) > 0 {
+		return keys[0].Kind + " " + keys[0].Value
+	}
+	return "no identity"
+}

@@ -1,0 +1,202 @@
+package ingest
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/rules"
+	"github.com/sollwert/sollwert/sdk"
+	"github.com/sollwert/sollwert/store"
+)
+
+// node is what a provider reports of a machine: its instance id, a MAC
+// and addresses.
+func node(instance, mac string, ips ...string) sdk.Observation {
+	o := sdk.Observation{Status: sdk.StatusUp, InstanceID: instance, Facts: map[string]string{"provider": "puppetdb"}}
+	for _, ip := range ips {
+		o.Addresses = append(o.Addresses, sdk.Address{Addr: ip, Type: "ipv4"})
+	}
+	if mac != "" {
+		o.Addresses = append(o.Addresses, sdk.Address{Addr: mac, Type: "mac"})
+	}
+	return o
+}
+
+var pull = sdk.Scope{} // a provider pull claims no range
+
+func (f *fixture) assets() map[string]model.Asset {
+	f.t.Helper()
+	out := map[string]model.Asset{}
+	if err := f.st.View(context.Background(), func(t *store.Txn) error {
+		return t.ForEachAsset(model.DefaultTenant, func(a *model.Asset) error { out[a.ID] = *a; return nil })
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func (f *fixture) assetAt(ip string) model.Asset {
+	f.t.Helper()
+	var a *model.Asset
+	if err := f.st.View(context.Background(), func(t *store.Txn) error {
+		id, err := t.AssetIDByIP(model.DefaultTenant, netip.MustParseAddr(ip))
+		if err != nil {
+			return err
+		}
+		a, err = t.Asset(model.DefaultTenant, id)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return *a
+}
+
+func live(as map[string]model.Asset) int {
+	n := 0
+	for _, a := range as {
+		if a.Status != model.StatusMerged {
+			n++
+		}
+	}
+	return n
+}
+
+// TestOneAssetPerMachine: a scan sees an address, a provider the same
+// machine with its instance id and MAC: one asset. When the machine's
+// address changes, the provider's keys keep it the same asset, and the
+// scan of the new address finds it.
+func TestOneAssetPerMachine(t *testing.T) {
+	f := newFixture(t)
+	f.run(scope("198.18.0.0/24", "22"), host("198.18.0.5", 22))
+	f.run(pull, node("puppetdb:web1", "52:54:00:AA:BB:01", "198.18.0.5"))
+	as := f.assets()
+	if len(as) != 1 {
+		t.Fatalf("%d assets, want 1: %+v", len(as), as)
+	}
+	a := f.assetAt("198.18.0.5")
+	if a.Facts["instance_id:puppetdb"] != "puppetdb:web1" || len(a.Services) != 1 || !strings.Contains(strings.Join(a.Sources, ","), "nmap") {
+		t.Fatalf("merged asset: %+v", a)
+	}
+	// DHCP moves the machine: the provider reports the new address, and
+	// the keys find the asset.
+	f.run(pull, node("puppetdb:web1", "52:54:00:aa:bb:01", "198.18.0.9"))
+	if as := f.assets(); len(as) != 1 {
+		t.Fatalf("after the address moved: %d assets", len(as))
+	}
+	if b := f.assetAt("198.18.0.9"); b.ID != a.ID {
+		t.Fatalf("the new address went to asset %s, the machine is %s", b.ID, a.ID)
+	}
+	// The same machine by MAC only (a switch's ARP table, say).
+	byMAC := sdk.Observation{Status: sdk.StatusUp, Addresses: []sdk.Address{{Addr: "52:54:00:aa:bb:01", Type: "mac"}}}
+	f.run(pull, byMAC)
+	if as := f.assets(); len(as) != 1 {
+		t.Fatalf("after a sighting by MAC: %d assets", len(as))
+	}
+}
+
+// TestAddressOnlyAssetIsAbsorbed: the provider knows the machine by one
+// address, a scan found it by another before the provider said so: once
+// the provider reports both, the scanned asset is folded into the
+// machine's, its services kept, and the merge is in both histories.
+func TestAddressOnlyAssetIsAbsorbed(t *testing.T) {
+	f := newFixture(t)
+	f.run(pull, node("puppetdb:db1", "", "198.18.1.1"))
+	f.run(scope("198.18.1.0/24", "5432"), host("198.18.1.2", 5432))
+	if as := f.assets(); len(as) != 2 {
+		t.Fatalf("%d assets before the merge", len(as))
+	}
+	machine := f.assetAt("198.18.1.1")
+	scanned := f.assetAt("198.18.1.2")
+	f.run(pull, node("puppetdb:db1", "", "198.18.1.1", "198.18.1.2"))
+	as := f.assets()
+	if live(as) != 1 {
+		t.Fatalf("%d live assets after the merge: %+v", live(as), as)
+	}
+	got := f.assetAt("198.18.1.2")
+	if got.ID != machine.ID || len(got.Services) != 1 || got.Services[0].Port != 5432 {
+		t.Fatalf("the machine's asset after the merge: %+v", got)
+	}
+	gone := as[scanned.ID]
+	if gone.Status != model.StatusMerged || gone.Facts[model.FactMergedInto] != machine.ID {
+		t.Fatalf("the absorbed asset: %+v", gone)
+	}
+	for _, id := range []string{machine.ID, scanned.ID} {
+		var hist []model.Version
+		if err := f.st.View(context.Background(), func(t *store.Txn) error {
+			var err error
+			hist, err = t.History(model.DefaultTenant, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		last := hist[len(hist)-1]
+		if !hasChange(last.Changes, "merged", scanned.ID, machine.ID) {
+			t.Fatalf("history of %s ends with %+v, want the merge", id, last.Changes)
+		}
+	}
+	// The next scan of the absorbed address updates the machine.
+	f.run(scope("198.18.1.0/24", "5432"), host("198.18.1.2"))
+	if got := f.assetAt("198.18.1.2"); got.ID != machine.ID || len(got.Services) != 0 {
+		t.Fatalf("a rescan after the merge: %+v", got)
+	}
+}
+
+func hasChange(cs []model.Change, field, from, to string) bool {
+	for _, c := range cs {
+		if c.Field == field && c.From == from && c.To == to {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTwoLiveMachinesOneAddress: a second machine claims an address a
+// live one holds. Nothing is overwritten: the address stays, both carry
+// an identity_conflict, and the deviation resolves once the claim ends.
+func TestTwoLiveMachinesOneAddress(t *testing.T) {
+	f := newFixture(t, rules.Rule{Name: "lan", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.2.0/24")},
+		Severity: model.SeverityWarning, IdentityConflicts: model.SeverityCritical})
+	f.run(pull, node("puppetdb:web1", "52:54:00:00:00:01", "198.18.2.10"))
+	holder := f.assetAt("198.18.2.10")
+	f.run(pull, node("puppetdb:web1", "52:54:00:00:00:01", "198.18.2.10"), node("puppetdb:web2", "52:54:00:00:00:02", "198.18.2.10", "198.18.2.11"))
+	if got := f.assetAt("198.18.2.10"); got.ID != holder.ID {
+		t.Fatalf("the address moved to %s; it belongs to %s", got.ID, holder.ID)
+	}
+	claimant := f.assetAt("198.18.2.11")
+	if claimant.ID == holder.ID || claimant.Facts[model.FactConflictWith] != holder.ID || f.assetAt("198.18.2.10").Facts[model.FactConflictWith] != claimant.ID {
+		t.Fatalf("conflict not recorded: holder %+v claimant %+v", f.assetAt("198.18.2.10").Facts, claimant.Facts)
+	}
+	for _, ad := range claimant.Addresses {
+		if ad.Addr == "198.18.2.10" {
+			t.Fatalf("the claimant took the held address: %+v", claimant.Addresses)
+		}
+	}
+	expectActive(t, f.active(), "identity_conflict 198.18.2.10 lan critical", "identity_conflict 198.18.2.11 lan critical")
+	// web2 gets its own address back: the conflict ends on both.
+	f.run(pull, node("puppetdb:web2", "52:54:00:00:00:02", "198.18.2.11"))
+	expectActive(t, f.active())
+	if f.assetAt("198.18.2.10").Facts[model.FactIdentityConflict] != "" || f.assetAt("198.18.2.11").Facts[model.FactIdentityConflict] != "" {
+		t.Fatal("conflict facts left behind")
+	}
+}
+
+// TestMovedAddressFollowsTheKeys: an address whose holder is down goes
+// to the machine that claims it now, without a conflict.
+func TestMovedAddressFollowsTheKeys(t *testing.T) {
+	f := newFixture(t)
+	old := node("openstack:old", "", "198.18.3.5")
+	f.run(pull, old)
+	old.Status = sdk.StatusDown
+	f.run(pull, old)
+	f.run(pull, node("openstack:new", "", "198.18.3.5"))
+	got := f.assetAt("198.18.3.5")
+	if got.Facts["instance_id:openstack"] != "openstack:new" || got.Facts[model.FactIdentityConflict] != "" {
+		t.Fatalf("the address after it moved: %+v", got)
+	}
+	if live(f.assets()) != 2 {
+		t.Fatalf("want the old and the new machine: %+v", f.assets())
+	}
+}

@@ -1,0 +1,250 @@
+package model
+
+import (
+	"net"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sollwert/sollwert/sdk"
+)
+
+// One machine is one asset, whichever sources see it. An observation is
+// matched to an asset by its identity keys, strongest first, and only
+// then by its address (docs/providers.md, "One asset per machine"):
+//
+//  1. a provider's instance id ("aws:i-0abc", "puppetdb:web1");
+//  2. the machine's UUID (DMI / SMBIOS system UUID; a libvirt domain's
+//     UUID is the one its guest reads);
+//  3. its serial number;
+//  4. a MAC address;
+//  5. an IP address, within the tenant.
+const (
+	KeyInstance = "instance"
+	KeyUUID     = "uuid"
+	KeySerial   = "serial"
+	KeyMAC      = "mac"
+)
+
+// FactInstancePrefix starts the fact that keeps a provider's instance id
+// on the asset: "instance_id:aws" = "aws:i-0abc" (one per provider, since
+// a machine may be known to several).
+const FactInstancePrefix = "instance_id:"
+
+// FactIdentityConflict holds, while it lasts, why an address an
+// observation claimed was left with another live machine.
+const FactIdentityConflict = "identity_conflict"
+
+// IdentityKey is one identity of a machine.
+type IdentityKey struct {
+	Kind  string
+	Value string
+}
+
+// ObservationKeys returns the identity keys an observation carries,
+// strongest first.
+func ObservationKeys(o *sdk.Observation) []IdentityKey {
+	var keys []IdentityKey
+	if o.InstanceID != "" {
+		keys = append(keys, IdentityKey{KeyInstance, o.InstanceID})
+	}
+	return appendFactAndMACKeys(keys, o.Facts, o.Addresses)
+}
+
+// AssetKeys returns the identity keys an asset holds, strongest first.
+func AssetKeys(a *Asset) []IdentityKey {
+	var keys []IdentityKey
+	for k, v := range a.Facts {
+		if strings.HasPrefix(k, FactInstancePrefix) && v != "" {
+			keys = append(keys, IdentityKey{KeyInstance, v})
+		}
+	}
+	return appendFactAndMACKeys(keys, a.Facts, a.Addresses)
+}
+
+func appendFactAndMACKeys(keys []IdentityKey, facts map[string]string, addrs []sdk.Address) []IdentityKey {
+	for _, f := range []string{"dmi_uuid", "uuid"} {
+		if u := normalUUID(facts[f]); u != "" && !containsKey(keys, IdentityKey{KeyUUID, u}) {
+			keys = append(keys, IdentityKey{KeyUUID, u})
+		}
+	}
+	if s := strings.TrimSpace(facts["serial_number"]); usableSerial(s) {
+		keys = append(keys, IdentityKey{KeySerial, s})
+	}
+	for _, a := range addrs {
+		if a.Type != "mac" {
+			continue
+		}
+		if hw, err := net.ParseMAC(a.Addr); err == nil && !allZero(hw) {
+			keys = append(keys, IdentityKey{KeyMAC, hw.String()})
+		}
+	}
+	return keys
+}
+
+// HasKey reports whether a holds k.
+func HasKey(a *Asset, k IdentityKey) bool { return containsKey(AssetKeys(a), k) }
+
+// Contradicts reports whether a is known as another machine than keys
+// describe: an instance id of the same provider, a UUID or a serial that
+// differs, with none of keys in common. MACs alone prove nothing (a
+// machine has several, and they move with cards and VMs).
+func Contradicts(a *Asset, keys []IdentityKey) bool {
+	have := AssetKeys(a)
+	for _, k := range keys {
+		if containsKey(have, k) {
+			return false
+		}
+	}
+	for _, k := range keys {
+		for _, h := range have {
+			if h.Kind != k.Kind || k.Kind == KeyMAC {
+				continue
+			}
+			if k.Kind != KeyInstance || provider(h.Value) == provider(k.Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// StrongKeys reports whether keys hold more than MACs.
+func StrongKeys(keys []IdentityKey) bool {
+	for _, k := range keys {
+		if k.Kind != KeyMAC {
+			return true
+		}
+	}
+	return false
+}
+
+func provider(instanceID string) string {
+	if i := strings.IndexByte(instanceID, ':'); i > 0 {
+		return instanceID[:i]
+	}
+	return ""
+}
+
+// instanceFact is the fact that keeps an instance id on its asset.
+func instanceFact(instanceID string) string {
+	p := provider(instanceID)
+	if p == "" {
+		p = "instance"
+	}
+	return FactInstancePrefix + p
+}
+
+func containsKey(keys []IdentityKey, k IdentityKey) bool {
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func normalUUID(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < 32 || strings.Trim(s, "0-") == "" || strings.Trim(s, "f-") == "" {
+		return "" // empty, or the all-zero / all-ones placeholders of cheap boards
+	}
+	return s
+}
+
+// usableSerial leaves out the placeholders firmware ships with.
+func usableSerial(s string) bool {
+	switch strings.ToLower(s) {
+	case "", "0", "none", "n/a", "not specified", "to be filled by o.e.m.", "default string", "system serial number", "0123456789":
+		return false
+	}
+	return true
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// StatusMerged is the status of an asset found to be another one's
+// machine: its history stays, and it points at the asset it went into.
+const StatusMerged = "merged"
+
+// FactMergedInto names, on a merged asset, the asset it went into.
+const FactMergedInto = "merged_into"
+
+// FactConflictWith names the other asset of an identity conflict.
+const FactConflictWith = "identity_conflict_with"
+
+// Absorb folds from, an asset known only by an address, into into (a
+// copy the caller owns): addresses, services, sources and what was
+// scanned join; the earlier first sighting and the later last one win.
+func Absorb(into *Asset, from *Asset) []Change {
+	for _, a := range from.Addresses {
+		if !slices.ContainsFunc(into.Addresses, func(b sdk.Address) bool { return b.Addr == a.Addr }) {
+			into.Addresses = append(into.Addresses, a)
+		}
+	}
+	for _, s := range from.Services {
+		if !slices.ContainsFunc(into.Services, func(t Service) bool { return t.Protocol == s.Protocol && t.Port == s.Port }) {
+			into.Services = append(into.Services, s)
+		}
+	}
+	slices.SortFunc(into.Services, func(a, b Service) int {
+		return cmpSvc(sdk.Service{Protocol: a.Protocol, Port: a.Port}, sdk.Service{Protocol: b.Protocol, Port: b.Port})
+	})
+	for _, s := range from.Sources {
+		if !slices.Contains(into.Sources, s) {
+			into.Sources = append(into.Sources, s)
+		}
+	}
+	sort.Strings(into.Sources)
+	into.Scanned = unionScanned(into.Scanned, from.Scanned)
+	if !from.FirstSeen.IsZero() && (into.FirstSeen.IsZero() || from.FirstSeen.Before(into.FirstSeen)) {
+		into.FirstSeen = from.FirstSeen
+	}
+	if from.LastSeen.After(into.LastSeen) {
+		into.LastSeen = from.LastSeen
+	}
+	into.Unknown = into.Unknown && from.Unknown
+	return []Change{{Field: "merged", From: from.ID, To: into.ID}}
+}
+
+// Retire is what an absorbed asset becomes: merged into another, with
+// no services left to judge.
+func Retire(prev Asset, into string) (Asset, []Change) {
+	next := prev.clone()
+	next.Status = StatusMerged
+	next.Services = nil
+	next.Unknown = false
+	if next.Facts == nil {
+		next.Facts = map[string]string{}
+	}
+	next.Facts[FactMergedInto] = into
+	return next, []Change{{Field: "status", From: prev.Status, To: StatusMerged}, {Field: "merged", From: prev.ID, To: into}}
+}
+
+// SetConflict records an identity conflict with the asset with on a (a
+// copy the caller owns), returning the changes; none if it was recorded.
+func SetConflict(a *Asset, detail, with string) []Change {
+	if a.Facts[FactIdentityConflict] == detail && a.Facts[FactConflictWith] == with {
+		return nil
+	}
+	var changes []Change
+	a.Facts, changes = mergeMap("fact", a.Facts, map[string]string{FactIdentityConflict: detail, FactConflictWith: with}, nil)
+	return changes
+}
+
+// ClearConflict ends a's identity conflict, returning the changes.
+func ClearConflict(a *Asset) []Change {
+	if a.Facts[FactIdentityConflict] == "" && a.Facts[FactConflictWith] == "" {
+		return nil
+	}
+	var changes []Change
+	a.Facts, changes = mergeMap("fact", a.Facts, map[string]string{FactIdentityConflict: "", FactConflictWith: ""}, nil)
+	return changes
+}
