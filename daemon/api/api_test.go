@@ -269,22 +269,24 @@ func TestSlashCommand(t *testing.T) {
 	}
 }
 
-// TestWriteJSONListJoinsItsParts: a list encoded in parts reads back as
-// the one list, whatever the number of parts.
-func TestWriteJSONListJoinsItsParts(t *testing.T) {
-	for _, n := range []int{0, 1, 4095, 8192, 20001} {
-		items := make([]map[string]int, n)
-		for i := range items {
-			items[i] = map[string]int{"i": i}
+// TestWriteAssetsJoinsItsParts: a list encoded in parts reads back as
+// the one list encoding/json writes, whatever the number of parts.
+func TestWriteAssetsJoinsItsParts(t *testing.T) {
+	for _, n := range []int{0, 1, 2047, 4096, 10001} {
+		as := make([]model.Asset, n)
+		for i := range as {
+			as[i] = model.Asset{ID: fmt.Sprintf("a%d", i), Status: "up", Version: uint64(i)}
+		}
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
 		}
 		rec := httptest.NewRecorder()
-		writeJSONList(rec, items)
-		var got []map[string]int
-		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-			t.Fatalf("%d items: %v\n%.200s", n, err, rec.Body.String())
-		}
-		if len(got) != n || (n > 0 && got[n-1]["i"] != n-1) {
-			t.Fatalf("%d items: read back %d", n, len(got))
+		writeAssets(rec, as, order)
+		want := httptest.NewRecorder()
+		writeJSON(want, http.StatusOK, as)
+		if rec.Body.String() != want.Body.String() {
+			t.Fatalf("%d assets: the parts differ from encoding/json's list\n%.300s\n%.300s", n, rec.Body.String(), want.Body.String())
 		}
 	}
 }
