@@ -115,6 +115,13 @@ func appendAsset(dst []byte, a *model.Asset) []byte {
 func appendVersion(dst []byte, v *model.Version) []byte {
 	n := 24 + len(v.AssetID) + len(v.Source) + len(v.Job) + len(v.RunID) + changesSizeHint(v.Changes)
 	dst = slices.Grow(dst, n+assetSizeHint(&v.Asset))
+	dst = appendVersionHeader(dst, v)
+	return appendAssetBody(dst, &v.Asset)
+}
+
+// appendVersionHeader appends what a version record holds before its
+// asset body.
+func appendVersionHeader(dst []byte, v *model.Version) []byte {
 	dst = append(dst, codecVersionV1)
 	dst = appendString(dst, v.AssetID)
 	dst = appendUvarint(dst, v.Version)
@@ -122,8 +129,7 @@ func appendVersion(dst []byte, v *model.Version) []byte {
 	dst = appendString(dst, v.Source)
 	dst = appendString(dst, v.Job)
 	dst = appendString(dst, v.RunID)
-	dst = appendChanges(dst, v.Changes)
-	return appendAssetBody(dst, &v.Asset)
+	return appendChanges(dst, v.Changes)
 }
 
 // assetSizeHint estimates the encoded size of a, so that encoding

@@ -113,6 +113,14 @@ func snapshotVersion(a *model.Asset, h *head) model.Version {
 // appendAssetRecord appends the schema-2 record of a with head h (nil:
 // none) to dst.
 func appendAssetRecord(dst []byte, a *model.Asset, h *head) []byte {
+	dst, _ = appendAssetRecordBody(dst, a, h)
+	return dst
+}
+
+// appendAssetRecordBody is appendAssetRecord, also returning where in dst
+// the asset body (the part a version record shares) ends; it starts one
+// byte after the record.
+func appendAssetRecordBody(dst []byte, a *model.Asset, h *head) ([]byte, int) {
 	n := 1 + assetSizeHint(a)
 	if h != nil {
 		n += 32 + len(h.Source) + len(h.Job) + len(h.RunID) + changesSizeHint(h.Changes)
@@ -123,9 +131,10 @@ func appendAssetRecord(dst []byte, a *model.Asset, h *head) []byte {
 	dst = slices.Grow(dst, n)
 	dst = append(dst, codecAssetV2)
 	dst = appendAssetBody(dst, a)
+	bodyEnd := len(dst)
 	switch {
 	case h == nil:
-		return append(dst, headNone)
+		return append(dst, headNone), bodyEnd
 	case h.snap == nil:
 		dst = append(dst, headSame)
 	default:
@@ -139,7 +148,7 @@ func appendAssetRecord(dst []byte, a *model.Asset, h *head) []byte {
 	if h.snap != nil {
 		dst = appendVolatile(dst, h.snap)
 	}
-	return dst
+	return dst, bodyEnd
 }
 
 // appendAssetRecordRaw appends the schema-2 record of a with a head kept

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,10 +178,19 @@ func (t *Txn) PutVersion(prev *model.Asset, v *model.Version) error {
 		}
 	}
 	h := head{Time: v.Time, Source: v.Source, Job: v.Job, RunID: v.RunID, Changes: v.Changes}
-	if err := t.putAssetRecord(a, prev, appendAssetRecord(nil, a, &h)); err != nil {
+	rec, bodyEnd := appendAssetRecordBody(nil, a, &h)
+	if err := t.putAssetRecord(a, prev, rec); err != nil {
 		return err
 	}
-	t.linkVersion(a.Tenant, v)
+	// The version's canonical encoding is its header and the body just
+	// encoded: hashed from the two, the body is not encoded twice.
+	t.scratch = appendVersionHeader(t.scratch[:0], v)
+	d := sha256.New()
+	d.Write(t.scratch)
+	d.Write(rec[1:bodyEnd])
+	var digest [sha256.Size]byte
+	d.Sum(digest[:0])
+	t.links = append(t.links, link{tenant: a.Tenant, kind: linkVersion, time: v.Time, digest: digest, ref: versionRef(v)})
 	return nil
 }
 
