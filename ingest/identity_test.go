@@ -38,6 +38,19 @@ func (f *fixture) assets() map[string]model.Asset {
 	return out
 }
 
+func (f *fixture) history(id string) []model.Version {
+	f.t.Helper()
+	var hist []model.Version
+	if err := f.st.View(context.Background(), func(t *store.Txn) error {
+		var err error
+		hist, err = t.History(model.DefaultTenant, id)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return hist
+}
+
 func (f *fixture) assetAt(ip string) model.Asset {
 	f.t.Helper()
 	var a *model.Asset
@@ -124,14 +137,7 @@ func TestAddressOnlyAssetIsAbsorbed(t *testing.T) {
 		t.Fatalf("the absorbed asset: %+v", gone)
 	}
 	for _, id := range []string{machine.ID, scanned.ID} {
-		var hist []model.Version
-		if err := f.st.View(context.Background(), func(t *store.Txn) error {
-			var err error
-			hist, err = t.History(model.DefaultTenant, id)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		hist := f.history(id)
 		last := hist[len(hist)-1]
 		if !hasChange(last.Changes, "merged", scanned.ID, machine.ID) {
 			t.Fatalf("history of %s ends with %+v, want the merge", id, last.Changes)

@@ -126,15 +126,7 @@ func TestHistoryRecordsEveryChangeAndNothingElse(t *testing.T) {
 	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22))
 	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22)) // no change
 	f.run(scope("127.0.0.0/24", "1-1024"), host("127.0.0.1", 22, 80))
-	id := AssetID(model.DefaultTenant, netip.MustParseAddr("127.0.0.1"))
-	var hist []model.Version
-	if err := f.st.View(context.Background(), func(t *store.Txn) error {
-		var err error
-		hist, err = t.History(model.DefaultTenant, id)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	hist := f.history(AssetID(model.DefaultTenant, netip.MustParseAddr("127.0.0.1")))
 	if len(hist) != 2 {
 		t.Fatalf("want 2 versions, got %d: %+v", len(hist), hist)
 	}
