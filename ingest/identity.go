@@ -92,7 +92,9 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 			if r.rival == nil {
 				r.rival, r.rivalIP = a, ips[i]
 			}
-		case len(model.AssetKeys(a)) == 0 && r.keyed && !containsAsset(r.absorb, a.ID):
+		case len(model.AssetKeys(a)) == 0 && model.StrongKeys(keys) && !containsAsset(r.absorb, a.ID):
+			// A MAC alone (a scan on the segment) does not merge two
+			// histories: the address may have been another machine's.
 			r.absorb = append(r.absorb, a)
 		}
 		// Otherwise the address moved from a machine that is down, or
