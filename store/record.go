@@ -326,6 +326,12 @@ func (d *decoder) skipScanned() {
 }
 
 // decode decodes a head checked by skipHead.
+// time is the head's time, read alone (its first field).
+func (r rawHead) time() time.Time {
+	d := decoder{s: r.meta, record: "asset head"}
+	return d.time("head.time")
+}
+
 func (r rawHead) decode() (head, error) {
 	var h head
 	if r.flag == headNone {

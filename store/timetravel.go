@@ -156,18 +156,27 @@ func (t *Txn) assetsAtRange(tenant string, at time.Time, lo, hi []byte, fn func(
 			break
 		}
 		var a model.Asset
-		var h head
-		var has bool
+		var rh rawHead
 		if err := it.Item().Value(func(v []byte) error {
 			var err error
-			has, err = decodeAssetRecord(v, &a, &h)
+			rh, err = decodeAssetRecordRaw(v, &a)
 			return err
 		}); err != nil {
 			return fmt.Errorf("asset %q: %w", it.Item().Key()[len(ap):], err)
 		}
-		if has && !h.Time.After(at) {
-			v := snapshotVersion(&a, &h)
-			batch = append(batch, v.Asset)
+		// The head is decoded only when it is the answer, and then only
+		// what the snapshot needs.
+		if rh.flag != headNone && !rh.time().After(at) {
+			if rh.flag == headSame {
+				batch = append(batch, a)
+			} else {
+				h, err := rh.decode()
+				if err != nil {
+					return fmt.Errorf("asset %s: %w", a.ID, err)
+				}
+				v := snapshotVersion(&a, &h)
+				batch = append(batch, v.Asset)
+			}
 		} else {
 			key = append(append(key[:0], hp...), a.ID...)
 			key = append(key, '/')
