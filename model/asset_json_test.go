@@ -20,10 +20,10 @@ func TestAssetJSONMatchesEncodingJSON(t *testing.T) {
 		Hostnames: []string{"web1", "wëb1.example"},
 		Services: []Service{{Protocol: sdk.TCP, Port: 22, State: "open", Name: "ssh", Product: "OpenSSH", Version: "9.2", Since: t0},
 			{Protocol: sdk.UDP, Port: 161, State: "open", Since: t0.In(time.FixedZone("CET", 3600))}},
-		Facts:   map[string]string{"sys_descr": "line\nbreak\u2028", "b": "", "a": "x"},
-		Labels:  map[string]string{"env": "prod"},
-		Sources: []string{"nmap", "snmp"},
-		Scanned: map[sdk.Protocol]sdk.PortRanges{sdk.UDP: {{First: 161, Last: 161}}, sdk.TCP: {{First: 1, Last: 1024}, {First: 8080, Last: 8080}}},
+		Facts:     map[string]string{"sys_descr": "line\nbreak\u2028", "b": "", "a": "x"},
+		Labels:    map[string]string{"env": "prod"},
+		Sources:   []string{"nmap", "snmp"},
+		Scanned:   map[sdk.Protocol]sdk.PortRanges{sdk.UDP: {{First: 161, Last: 161}}, sdk.TCP: {{First: 1, Last: 1024}, {First: 8080, Last: 8080}}},
 		FirstSeen: t0, LastSeen: t0.Add(time.Hour), LastScanned: t0.Add(2 * time.Hour), LastScannedBy: "core"}
 	v := reflect.ValueOf(full)
 	for i := 0; i < v.NumField(); i++ {

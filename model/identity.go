@@ -135,6 +135,26 @@ func instanceFact(instanceID string) string {
 	return FactInstancePrefix + p
 }
 
+// canonicalAddress writes a MAC one way (lower case, colons): nmap
+// reports them upper case, most providers lower case.
+func canonicalAddress(a sdk.Address) sdk.Address {
+	if a.Type == "mac" {
+		if hw, err := net.ParseMAC(a.Addr); err == nil {
+			a.Addr = hw.String()
+		}
+	}
+	return a
+}
+
+// sameAddress compares addresses as the machine has them: a MAC in any
+// spelling is one MAC.
+func sameAddress(a, b sdk.Address) bool {
+	if a.Type == "mac" && b.Type == "mac" {
+		return canonicalAddress(a).Addr == canonicalAddress(b).Addr
+	}
+	return a.Addr == b.Addr
+}
+
 func containsKey(keys []IdentityKey, k IdentityKey) bool {
 	for _, x := range keys {
 		if x == k {
@@ -185,7 +205,7 @@ const FactConflictWith = "identity_conflict_with"
 // scanned join; the earlier first sighting and the later last one win.
 func Absorb(into *Asset, from *Asset) []Change {
 	for _, a := range from.Addresses {
-		if !slices.ContainsFunc(into.Addresses, func(b sdk.Address) bool { return b.Addr == a.Addr }) {
+		if !slices.ContainsFunc(into.Addresses, func(b sdk.Address) bool { return sameAddress(a, b) }) {
 			into.Addresses = append(into.Addresses, a)
 		}
 	}

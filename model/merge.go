@@ -49,7 +49,8 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 	}
 
 	for _, a := range obs.Addresses {
-		if !slices.ContainsFunc(next.Addresses, func(b sdk.Address) bool { return b.Addr == a.Addr }) {
+		a = canonicalAddress(a)
+		if !slices.ContainsFunc(next.Addresses, func(b sdk.Address) bool { return sameAddress(a, b) }) {
 			next.Addresses = append(next.Addresses, a)
 			if prev != nil {
 				changes = append(changes, Change{Field: "address", To: a.Addr})
