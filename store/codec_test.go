@@ -595,3 +595,25 @@ func BenchmarkVersionAsset(b *testing.B) {
 		}
 	})
 }
+
+// TestSkipAssetEndsWhereAssetDoes: skipAsset knows the layout asset reads.
+func TestSkipAssetEndsWhereAssetDoes(t *testing.T) {
+	for name, a := range codecCases() {
+		t.Run(name, func(t *testing.T) {
+			b := appendAssetRecord(nil, &a, &head{Time: time.Unix(1700000000, 5), Source: "nmap", Changes: []model.Change{{Field: "os", To: "x"}}})
+			var read, skipped decoder
+			read.start(b, codecAssetV2)
+			skipped.start(b, codecAssetV2)
+			var got model.Asset
+			read.asset(&got)
+			skipped.skipAsset()
+			if read.err != nil || skipped.err != nil || read.off != skipped.off {
+				t.Fatalf("asset ends at %d (%v), skipAsset at %d (%v)", read.off, read.err, skipped.off, skipped.err)
+			}
+			h, err := peekHead(b)
+			if err != nil || h.flag != headSame || !h.time().Equal(time.Unix(1700000000, 5)) {
+				t.Fatalf("peekHead: %+v %v", h, err)
+			}
+		})
+	}
+}

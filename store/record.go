@@ -243,6 +243,24 @@ func decodeAssetRecordRaw(b []byte, a *model.Asset) (rawHead, error) {
 	return h, nil
 }
 
+// peekHead reads only the head of an asset record, moving over its body;
+// a record of schema 1 has none.
+func peekHead(b []byte) (rawHead, error) {
+	if len(b) > 0 && b[0] == codecAssetV1 {
+		return rawHead{}, nil
+	}
+	d := decoder{record: "asset"}
+	if !d.start(b, codecAssetV2) {
+		return rawHead{}, d.err
+	}
+	d.skipAsset()
+	h := d.skipHead()
+	if d.finish() != nil {
+		return rawHead{}, d.err
+	}
+	return h, nil
+}
+
 // decodeAssetRecord is decodeAssetRecordRaw with the head decoded into h
 // (which may be nil). It reports whether there was a head.
 func decodeAssetRecord(b []byte, a *model.Asset, h *head) (bool, error) {

@@ -155,17 +155,21 @@ func (t *Txn) assetsAtRange(tenant string, at time.Time, lo, hi []byte, fn func(
 		if hi != nil && bytes.Compare(it.Item().Key(), hi) >= 0 {
 			break
 		}
+		// The record is decoded only when its head is the answer, and the
+		// head then only as far as the snapshot needs; otherwise only the
+		// head's time is read.
 		var a model.Asset
 		var rh rawHead
 		if err := it.Item().Value(func(v []byte) error {
 			var err error
+			if rh, err = peekHead(v); err != nil || rh.flag == headNone || rh.time().After(at) {
+				return err
+			}
 			rh, err = decodeAssetRecordRaw(v, &a)
 			return err
 		}); err != nil {
 			return fmt.Errorf("asset %q: %w", it.Item().Key()[len(ap):], err)
 		}
-		// The head is decoded only when it is the answer, and then only
-		// what the snapshot needs.
 		if rh.flag != headNone && !rh.time().After(at) {
 			if rh.flag == headSame {
 				batch = append(batch, a)
@@ -178,11 +182,12 @@ func (t *Txn) assetsAtRange(tenant string, at time.Time, lo, hi []byte, fn func(
 				batch = append(batch, v.Asset)
 			}
 		} else {
-			key = append(append(key[:0], hp...), a.ID...)
+			id := it.Item().Key()[len(ap):]
+			key = append(append(key[:0], hp...), id...)
 			key = append(key, '/')
 			then, ok, err := versionAt(hist, key, at)
 			if err != nil {
-				return fmt.Errorf("history of %s: %w", a.ID, err)
+				return fmt.Errorf("history of %s: %w", id, err)
 			}
 			if ok {
 				batch = append(batch, then.Asset)
