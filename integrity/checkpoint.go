@@ -131,8 +131,13 @@ type Checkpointer struct {
 	pending [][]model.Checkpoint
 }
 
-// Run checkpoints until ctx ends, then once more.
+// Run checkpoints at once (what a daemon that crashed wrote since its
+// last checkpoint is vouched for without waiting an interval), then every
+// Interval until ctx ends, then once more.
 func (c *Checkpointer) Run(ctx context.Context) {
+	if _, err := c.Checkpoint(ctx); err != nil {
+		c.Log.Error("checkpoint failed", "error", err)
+	}
 	tick := time.NewTicker(c.Interval)
 	defer tick.Stop()
 	for {

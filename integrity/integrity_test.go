@@ -247,3 +247,37 @@ func TestSigningKeyReadableByOthersIsRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestRunCheckpointsAtStartAndStop: a checkpointer signs what moved as it
+// starts (after a crash, the records since the last checkpoint) and once
+// more as it stops, even with an interval that never comes.
+func TestRunCheckpointsAtStartAndStop(t *testing.T) {
+	key, _ := newKey(t)
+	st := openStore(t)
+	writeHistory(t, st, 2, 1, func(i, v int) string { return "x" })
+	path := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	c := &Checkpointer{Store: st, Key: key, Exporters: []Exporter{FileExporter{Path: path}}, Interval: time.Hour, Log: hclog.NewNullLogger()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, _ := os.ReadFile(path); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint at start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := st.Update(context.Background(), func(tx *store.Txn) error {
+		return tx.AppendAudit(&model.AuditRecord{Time: t0, Tenant: "default", Actor: "test", Action: "reload"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if cs := readExported(t, path); len(cs) != 2 || cs[1].Seq != 3 {
+		t.Fatalf("checkpoints %+v, want one at start (seq 2) and one at stop (seq 3)", cs)
+	}
+}
