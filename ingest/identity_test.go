@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 
@@ -205,4 +206,22 @@ func TestMovedAddressFollowsTheKeys(t *testing.T) {
 	if live(f.assets()) != 2 {
 		t.Fatalf("want the old and the new machine: %+v", f.assets())
 	}
+}
+
+// TestUnmanagedHosts: with PuppetDB as the source of truth for a range,
+// a host the scan finds there that PuppetDB does not know is unmanaged,
+// until PuppetDB reports it.
+func TestUnmanagedHosts(t *testing.T) {
+	f := newFixture(t, rules.Rule{Name: "lan", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.4.0/24")},
+		Severity: model.SeverityWarning, ManagedBy: []string{"puppetdb"}, Unmanaged: model.SeverityWarning})
+	f.run(scope("198.18.4.0/24", "22"), host("198.18.4.1", 22), host("198.18.4.2", 22))
+	got := f.active()
+	sort.Strings(got)
+	expectActive(t, got, "unmanaged 198.18.4.1 lan warning", "unmanaged 198.18.4.2 lan warning")
+	f.runOf("pdb", "puppetdb", pull, node("puppetdb:web1", "", "198.18.4.1"))
+	expectActive(t, f.active(), "unmanaged 198.18.4.2 lan warning")
+	// A host only PuppetDB reports is not "seen" by anything else: not
+	// unmanaged, whatever else it is.
+	f.runOf("pdb", "puppetdb", pull, node("puppetdb:web1", "", "198.18.4.1"), node("puppetdb:db1", "", "198.18.4.3"))
+	expectActive(t, f.active(), "unmanaged 198.18.4.2 lan warning")
 }

@@ -60,9 +60,15 @@ func host(ip string, tcpOpen ...uint16) sdk.Observation {
 // as the daemon's executor does.
 func (f *fixture) run(sc sdk.Scope, obs ...sdk.Observation) Summary {
 	f.t.Helper()
+	return f.runOf("scan", "nmap", sc, obs...)
+}
+
+// runOf is run for a job of another source.
+func (f *fixture) runOf(job, source string, sc sdk.Scope, obs ...sdk.Observation) Summary {
+	f.t.Helper()
 	f.runs++
 	f.now = f.now.Add(time.Minute)
-	r := &model.Run{ID: "r" + string(rune('0'+f.runs)), Tenant: model.DefaultTenant, Job: "scan", Source: "nmap"}
+	r := &model.Run{ID: "r" + string(rune('0'+f.runs)), Tenant: model.DefaultTenant, Job: job, Source: source}
 	sum, err := f.app.Apply(context.Background(), r, obs, sc)
 	if err != nil {
 		f.t.Fatal(err)

@@ -23,6 +23,9 @@ const (
 	KindInterfaceDown  Kind = "interface_down"
 	// KindIdentityConflict: two live machines claim one address.
 	KindIdentityConflict Kind = "identity_conflict"
+	// KindUnmanaged: a host answers that no provider of the rule's
+	// managed_by knows.
+	KindUnmanaged Kind = "unmanaged"
 )
 
 // Severity orders how loud a deviation is.
@@ -137,6 +140,8 @@ func (f Finding) Detail(host string) string {
 		return fmt.Sprintf("interface %s is %s; rule %q requires it up", f.Subject, f.Value, f.Rule)
 	case KindIdentityConflict:
 		return "identity conflict: " + f.Value
+	case KindUnmanaged:
+		return fmt.Sprintf("host %s is seen by %s but none of %s knows it (rule %q)", host, f.Value, f.Want, f.Rule)
 	case KindStaleScan:
 		return fmt.Sprintf("last successful scan by job %q was at %s; data older than %s is stale", f.Job, f.Since.UTC().Format(time.RFC3339), f.Limit)
 	}

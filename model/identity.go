@@ -126,9 +126,14 @@ func provider(instanceID string) string {
 	return ""
 }
 
-// instanceFact is the fact that keeps an instance id on its asset.
-func instanceFact(instanceID string) string {
+// instanceFact is the fact that keeps an instance id on its asset: named
+// by the id's provider prefix ("aws:i-0abc"), or by the source that
+// reported it when the id has none (libvirt's bare UUIDs).
+func instanceFact(instanceID, source string) string {
 	p := provider(instanceID)
+	if p == "" {
+		p = source
+	}
 	if p == "" {
 		p = "instance"
 	}

@@ -67,7 +67,11 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 	}
 	next.Facts, changes = mergeMap("fact", next.Facts, obs.Facts, changes)
 	if obs.InstanceID != "" {
-		next.Facts, changes = mergeMap("fact", next.Facts, map[string]string{instanceFact(obs.InstanceID): obs.InstanceID}, changes)
+		src := run.Source
+		if obs.Source != "" {
+			src = obs.Source
+		}
+		next.Facts, changes = mergeMap("fact", next.Facts, map[string]string{instanceFact(obs.InstanceID, src): obs.InstanceID}, changes)
 	}
 	next.Labels, changes = mergeMap("label", next.Labels, obs.Labels, changes)
 

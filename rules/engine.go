@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,6 +155,23 @@ func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []
 	return out
 }
 
+// unmanaged reports whether a is known to none of the providers named,
+// though another source reports it; seenBy names those sources.
+func unmanaged(a *model.Asset, providers []string) (seenBy string, ok bool) {
+	for _, p := range providers {
+		if a.Facts[model.FactInstancePrefix+p] != "" {
+			return "", false
+		}
+	}
+	var others []string
+	for _, s := range a.Sources {
+		if !slices.Contains(providers, s) {
+			others = append(others, s)
+		}
+	}
+	return strings.Join(others, ", "), len(others) > 0
+}
+
 // groupPorts is what a host's security groups allow for one protocol.
 type groupPorts struct {
 	ranges sdk.PortRanges
@@ -195,6 +213,12 @@ func groupPortsOf(a *model.Asset, proto sdk.Protocol) *groupPorts {
 func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]time.Duration, out []model.Finding) []model.Finding {
 	if a.Status == model.StatusMerged {
 		return out // its machine is judged as the asset it went into
+	}
+	if c.Unmanaged != "" && a.Status == sdk.StatusUp {
+		if seenBy, ok := unmanaged(a, c.ManagedBy); ok {
+			out = append(out, model.Finding{Rule: c.Name, Kind: model.KindUnmanaged, Severity: c.Unmanaged,
+				Value: seenBy, Want: strings.Join(c.ManagedBy, ", ")})
+		}
 	}
 	if c.IdentityConflicts != "" {
 		if detail := a.Facts[model.FactIdentityConflict]; detail != "" {

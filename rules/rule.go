@@ -46,6 +46,12 @@ type Rule struct {
 	// hosts without them keep Allowed. tcp_from / udp_from =
 	// "security_groups" in the configuration.
 	FromGroups map[sdk.Protocol]bool
+	// ManagedBy names the providers that are the source of truth for the
+	// rule's hosts; Unmanaged is the severity of an unmanaged deviation
+	// for a host that is up, that another source reports, and that none
+	// of them knows ("" to let it pass).
+	ManagedBy []string
+	Unmanaged model.Severity
 	// GoneAfter is how many successful runs in a row must miss a host
 	// before it counts as down (0 and 1: the first).
 	GoneAfter int

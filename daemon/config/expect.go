@@ -20,6 +20,8 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "required_tcp"}, {Name: "required_udp"},
 		{Name: "unknown_hosts"},
 		{Name: "identity_conflicts"},
+		{Name: "managed_by"},
+		{Name: "unmanaged"},
 		{Name: "severity"},
 		{Name: "stale_after"},
 		{Name: "interfaces_up"},
@@ -164,6 +166,29 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 	}
 	if (r.Damping.FlapChanges > 0) != (r.Damping.FlapWindow > 0) {
 		d.add(errorAt(b.DefRange, "Invalid flap damping", "set both flap_threshold (opens and resolves) and flap_window, or neither"))
+	}
+	if a := content.Attributes["managed_by"]; a != nil {
+		if list, ranges, ok := d.strList(a); ok {
+			for i, p := range list {
+				if !nameRE.MatchString(p) {
+					d.add(errorAt(ranges[i], "Invalid managed_by", fmt.Sprintf("%q is not a source name", p)))
+					continue
+				}
+				r.ManagedBy = append(r.ManagedBy, p)
+			}
+		}
+	}
+	if a := content.Attributes["unmanaged"]; a != nil {
+		if s, ok := d.str(a); ok && s != "" && s != "off" {
+			sev, err := model.ParseSeverity(s)
+			if err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid unmanaged", err.Error()+", or \"off\""))
+			}
+			r.Unmanaged = sev
+			if content.Attributes["managed_by"] == nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid unmanaged", "name the providers that know the managed hosts in managed_by"))
+			}
+		}
 	}
 	if a := content.Attributes["interfaces_up"]; a != nil {
 		if list, ranges, ok := d.strList(a); ok {
