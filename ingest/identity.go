@@ -185,6 +185,9 @@ func (a *Applier) apply(t *store.Txn, r resolved, o *sdk.Observation, tenant str
 	}
 	next, changes := model.Merge(base, tenant, r.id, *o, scope, ref, now)
 	changes = append(changes, extra...)
+	if len(scope.Prefixes) > 0 && o.Status != sdk.StatusDown {
+		changes = append(changes, model.FoundByScan(&next)...) // it answered a scan
+	}
 	var rivalChanges []model.Change
 	var rival model.Asset
 	switch {

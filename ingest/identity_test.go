@@ -225,3 +225,40 @@ func TestUnmanagedHosts(t *testing.T) {
 	f.runOf("pdb", "puppetdb", pull, node("puppetdb:web1", "", "198.18.4.1"), node("puppetdb:db1", "", "198.18.4.3"))
 	expectActive(t, f.active(), "unmanaged 198.18.4.2 lan warning")
 }
+
+// TestMissingMachines: a machine PuppetDB reports running that three
+// successful scans in a row do not find is missing; one miss is not
+// enough, and an answer ends it.
+func TestMissingMachines(t *testing.T) {
+	f := newFixture(t, rules.Rule{Name: "lan", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.5.0/24")},
+		Severity: model.SeverityWarning, ManagedBy: []string{"puppetdb"}, Missing: model.SeverityCritical, MissingAfter: 3})
+	sc := scope("198.18.5.0/24", "22")
+	web := node("puppetdb:web1", "", "198.18.5.1")
+	web.Facts["instance_state"] = "active"
+	f.runOf("pdb", "puppetdb", pull, web)
+	f.run(sc, host("198.18.5.1", 22))
+	for miss := 1; miss <= 3; miss++ {
+		f.run(sc)                             // the machine does not answer
+		f.runOf("pdb", "puppetdb", pull, web) // and PuppetDB still reports it
+		if miss < 3 {
+			expectActive(t, f.active())
+		}
+	}
+	expectActive(t, f.active(), "missing 198.18.5.1 lan critical")
+	if n := model.ScanMisses(ptr(f.assetAt("198.18.5.1"))); n != 3 {
+		t.Fatalf("scan misses %d, want 3 (the count stops at what the rule asks)", n)
+	}
+	f.run(sc) // a fourth miss changes nothing more
+	expectActive(t, f.active(), "missing 198.18.5.1 lan critical")
+	f.run(sc, host("198.18.5.1", 22))
+	expectActive(t, f.active())
+	// A machine no provider knows is never missing, however long it is gone.
+	other := host("198.18.5.9", 22)
+	f.run(sc, host("198.18.5.1", 22), other)
+	for range 4 {
+		f.run(sc, host("198.18.5.1", 22))
+	}
+	expectActive(t, f.active())
+}
+
+func ptr(a model.Asset) *model.Asset { return &a }

@@ -154,12 +154,21 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 			if err != nil {
 				return part, err
 			}
+			var next model.Asset
+			var changes []model.Change
 			if prev.Status == sdk.StatusUp && !a.gone(prev, earlier) {
-				continue
+				next = cloneAsset(prev)
+			} else {
+				next, changes = model.MarkAbsent(*prev, scope, ref, now)
+				if prev.Status == sdk.StatusUp {
+					part.Down++
+				}
 			}
-			next, changes := model.MarkAbsent(*prev, scope, ref, now)
-			if prev.Status == sdk.StatusUp {
-				part.Down++
+			// A provider's machine counts the scans that miss it, whatever
+			// its status says (the provider keeps reporting it up).
+			changes = append(changes, model.MissedByScan(&next, a.missingAfter(prev))...)
+			if len(changes) == 0 {
+				continue
 			}
 			if err := a.write(t, prev, &next, changes, ref, now, &part); err != nil {
 				return part, err
@@ -172,6 +181,14 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	}
 	a.notify(sum)
 	return sum, nil
+}
+
+// missingAfter is how many scans must miss a as its rules count.
+func (a *Applier) missingAfter(as *model.Asset) int {
+	if eng := a.Engine(); eng != nil {
+		return eng.MissingAfter(as)
+	}
+	return 0
 }
 
 // gone reports whether an asset this run did not find has now been

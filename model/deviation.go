@@ -26,6 +26,8 @@ const (
 	// KindUnmanaged: a host answers that no provider of the rule's
 	// managed_by knows.
 	KindUnmanaged Kind = "unmanaged"
+	// KindMissing: a provider says the machine runs, scans do not find it.
+	KindMissing Kind = "missing"
 )
 
 // Severity orders how loud a deviation is.
@@ -140,6 +142,12 @@ func (f Finding) Detail(host string) string {
 		return fmt.Sprintf("interface %s is %s; rule %q requires it up", f.Subject, f.Value, f.Rule)
 	case KindIdentityConflict:
 		return "identity conflict: " + f.Value
+	case KindMissing:
+		state := f.Want
+		if state == "" {
+			state = "running"
+		}
+		return fmt.Sprintf("host %s is %s according to its provider, but %s scans in a row did not find it (rule %q)", host, state, f.Value, f.Rule)
 	case KindUnmanaged:
 		return fmt.Sprintf("host %s is seen by %s but none of %s knows it (rule %q)", host, f.Value, f.Want, f.Rule)
 	case KindStaleScan:

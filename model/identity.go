@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/sollwert/sollwert/sdk"
@@ -271,5 +272,63 @@ func ClearConflict(a *Asset) []Change {
 	}
 	var changes []Change
 	a.Facts, changes = mergeMap("fact", a.Facts, map[string]string{FactIdentityConflict: "", FactConflictWith: ""}, nil)
+	return changes
+}
+
+// FactScanMisses counts the successful scans in a row that covered a
+// provider's machine and did not find it (kept only while it is not 0,
+// and only up to what a rule asks).
+const FactScanMisses = "scan_misses"
+
+// ScanMisses is a's count of scans in a row that missed it.
+func ScanMisses(a *Asset) int {
+	n, _ := strconv.Atoi(a.Facts[FactScanMisses])
+	return n
+}
+
+// InstanceRunning reports whether the providers that know a say it runs
+// (their instance_state: running, active); a provider that says nothing
+// leaves it running.
+func InstanceRunning(a *Asset) bool {
+	switch strings.ToLower(a.Facts["instance_state"]) {
+	case "", "running", "active":
+		return true
+	}
+	return false
+}
+
+// knownToProvider reports whether a provider reported a.
+func knownToProvider(a *Asset) bool {
+	for k, v := range a.Facts {
+		if strings.HasPrefix(k, FactInstancePrefix) && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// MissedByScan counts one more scan that covered a (a copy the caller
+// owns) and did not find it, up to limit, for a machine a provider knows;
+// the changes are empty when nothing moved.
+func MissedByScan(a *Asset, limit int) []Change {
+	if limit <= 0 || !knownToProvider(a) {
+		return nil
+	}
+	n := ScanMisses(a)
+	if n >= limit {
+		return nil
+	}
+	var changes []Change
+	a.Facts, changes = mergeMap("fact", a.Facts, map[string]string{FactScanMisses: strconv.Itoa(n + 1)}, nil)
+	return changes
+}
+
+// FoundByScan resets a's count of missed scans, returning the changes.
+func FoundByScan(a *Asset) []Change {
+	if a.Facts[FactScanMisses] == "" {
+		return nil
+	}
+	var changes []Change
+	a.Facts, changes = mergeMap("fact", a.Facts, map[string]string{FactScanMisses: ""}, nil)
 	return changes
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,6 +133,25 @@ func (e *Engine) GoneAfter(a *model.Asset) int {
 	return k
 }
 
+// MissingAfter is how many successful scans in a row must miss a host
+// before a rule that selects it calls it missing: the most any such rule
+// asks, 0 when none does.
+func (e *Engine) MissingAfter(a *model.Asset) int {
+	k := 0
+	idx := e.byTenant[a.Tenant]
+	ip := a.IP()
+	if idx == nil || !ip.IsValid() {
+		return k
+	}
+	var buf [16]int32
+	for _, ri := range idx.lookup(ip, buf[:0]) {
+		if r := &e.rules[ri]; r.Missing != "" {
+			k = max(k, r.MissingAfter)
+		}
+	}
+	return k
+}
+
 // Evaluate appends to out every finding for a at time now.
 func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []model.Finding {
 	idx := e.byTenant[a.Tenant]
@@ -155,13 +175,21 @@ func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []
 	return out
 }
 
+// managedBy reports whether one of the providers named knows a.
+func managedBy(a *model.Asset, providers []string) bool {
+	for _, p := range providers {
+		if a.Facts[model.FactInstancePrefix+p] != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // unmanaged reports whether a is known to none of the providers named,
 // though another source reports it; seenBy names those sources.
 func unmanaged(a *model.Asset, providers []string) (seenBy string, ok bool) {
-	for _, p := range providers {
-		if a.Facts[model.FactInstancePrefix+p] != "" {
-			return "", false
-		}
+	if managedBy(a, providers) {
+		return "", false
 	}
 	var others []string
 	for _, s := range a.Sources {
@@ -218,6 +246,12 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 		if seenBy, ok := unmanaged(a, c.ManagedBy); ok {
 			out = append(out, model.Finding{Rule: c.Name, Kind: model.KindUnmanaged, Severity: c.Unmanaged,
 				Value: seenBy, Want: strings.Join(c.ManagedBy, ", ")})
+		}
+	}
+	if c.Missing != "" && managedBy(a, c.ManagedBy) && model.InstanceRunning(a) {
+		if n := model.ScanMisses(a); n >= max(c.MissingAfter, 1) {
+			out = append(out, model.Finding{Rule: c.Name, Kind: model.KindMissing, Severity: c.Missing,
+				Value: strconv.Itoa(n), Want: a.Facts["instance_state"]})
 		}
 	}
 	if c.IdentityConflicts != "" {

@@ -52,6 +52,11 @@ type Rule struct {
 	// of them knows ("" to let it pass).
 	ManagedBy []string
 	Unmanaged model.Severity
+	// Missing is the severity of a missing deviation for a host one of
+	// ManagedBy reports running but that MissingAfter successful scans in
+	// a row did not find ("" to let it pass).
+	Missing      model.Severity
+	MissingAfter int
 	// GoneAfter is how many successful runs in a row must miss a host
 	// before it counts as down (0 and 1: the first).
 	GoneAfter int

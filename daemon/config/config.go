@@ -28,6 +28,9 @@ const (
 	DefaultTimeout           = 10 * time.Minute
 	DefaultMaxConcurrentJobs = 4
 	DefaultStaleAfter        = 3
+	// DefaultMissingAfter scans in a row must miss a provider's machine
+	// before it is missing: one lost packet is not an alert.
+	DefaultMissingAfter = 3
 )
 
 // Config is a loaded, checked configuration.

@@ -22,6 +22,8 @@ var expectSchema = &hcl.BodySchema{
 		{Name: "identity_conflicts"},
 		{Name: "managed_by"},
 		{Name: "unmanaged"},
+		{Name: "missing"},
+		{Name: "missing_after"},
 		{Name: "severity"},
 		{Name: "stale_after"},
 		{Name: "interfaces_up"},
@@ -188,6 +190,26 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 			if content.Attributes["managed_by"] == nil {
 				d.add(errorAt(a.Expr.Range(), "Invalid unmanaged", "name the providers that know the managed hosts in managed_by"))
 			}
+		}
+	}
+	if a := content.Attributes["missing"]; a != nil {
+		if s, ok := d.str(a); ok && s != "" && s != "off" {
+			sev, err := model.ParseSeverity(s)
+			if err != nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid missing", err.Error()+", or \"off\""))
+			}
+			r.Missing, r.MissingAfter = sev, DefaultMissingAfter
+			if content.Attributes["managed_by"] == nil {
+				d.add(errorAt(a.Expr.Range(), "Invalid missing", "name the providers whose machines must answer in managed_by"))
+			}
+		}
+	}
+	if a := content.Attributes["missing_after"]; a != nil {
+		if n, ok := d.integer(a); ok {
+			if n < 1 {
+				d.add(errorAt(a.Expr.Range(), "Invalid missing_after", "must be at least 1 (scans in a row)"))
+			}
+			r.MissingAfter = n
 		}
 	}
 	if a := content.Attributes["interfaces_up"]; a != nil {
