@@ -100,6 +100,7 @@ func TestInvalidConfigsNameTheirPosition(t *testing.T) {
 		{"managed_by not a source name", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n managed_by = [\"puppet db\"]\n unmanaged = \"warning\"\n}\n", "c.hcl:4:16: Invalid managed_by"},
 		{"missing without managed_by", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n missing = \"critical\"\n}\n", "c.hcl:4:12: Invalid missing: name the providers whose machines must answer in managed_by"},
 		{"missing after zero scans", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n managed_by = [\"aws\"]\n missing = \"critical\"\n missing_after = 0\n}\n", "c.hcl:6:18: Invalid missing_after"},
+		{"unknown hosts bad severity", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n unknown_hosts = \"loud\"\n}\n", "c.hcl:4:18: Invalid unknown_hosts"},
 		{"identity conflicts bad severity", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n identity_conflicts = \"loud\"\n}\n", "c.hcl:4:23: Invalid identity_conflicts"},
 		{"bad interface pattern", head + "expect \"e\" {\n cidrs = [\"127.0.0.1\"]\n interfaces_up = [\"eth0\", \"Gi[0\"]\n}\n", "c.hcl:4:27: Invalid interface pattern in interfaces_up"},
 	}

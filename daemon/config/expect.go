@@ -99,24 +99,8 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 			(*p.into)[p.proto] = pr
 		}
 	}
-	if a := content.Attributes["unknown_hosts"]; a != nil {
-		if s, ok := d.str(a); ok && s != "" && s != "off" {
-			sev, err := model.ParseSeverity(s)
-			if err != nil {
-				d.add(errorAt(a.Expr.Range(), "Invalid unknown_hosts", err.Error()+", or \"off\""))
-			}
-			r.UnknownHosts = sev
-		}
-	}
-	if a := content.Attributes["identity_conflicts"]; a != nil {
-		if s, ok := d.str(a); ok && s != "" && s != "off" {
-			sev, err := model.ParseSeverity(s)
-			if err != nil {
-				d.add(errorAt(a.Expr.Range(), "Invalid identity_conflicts", err.Error()+", or \"off\""))
-			}
-			r.IdentityConflicts = sev
-		}
-	}
+	r.UnknownHosts = d.optionalSeverity(content.Attributes["unknown_hosts"])
+	r.IdentityConflicts = d.optionalSeverity(content.Attributes["identity_conflicts"])
 	if a := content.Attributes["severity"]; a != nil {
 		if s, ok := d.str(a); ok {
 			sev, err := model.ParseSeverity(s)
@@ -181,24 +165,13 @@ func (d *decoder) decodeExpect(b *hcl.Block) (rules.Rule, bool) {
 		}
 	}
 	if a := content.Attributes["unmanaged"]; a != nil {
-		if s, ok := d.str(a); ok && s != "" && s != "off" {
-			sev, err := model.ParseSeverity(s)
-			if err != nil {
-				d.add(errorAt(a.Expr.Range(), "Invalid unmanaged", err.Error()+", or \"off\""))
-			}
-			r.Unmanaged = sev
-			if content.Attributes["managed_by"] == nil {
-				d.add(errorAt(a.Expr.Range(), "Invalid unmanaged", "name the providers that know the managed hosts in managed_by"))
-			}
+		if r.Unmanaged = d.optionalSeverity(a); r.Unmanaged != "" && content.Attributes["managed_by"] == nil {
+			d.add(errorAt(a.Expr.Range(), "Invalid unmanaged", "name the providers that know the managed hosts in managed_by"))
 		}
 	}
 	if a := content.Attributes["missing"]; a != nil {
-		if s, ok := d.str(a); ok && s != "" && s != "off" {
-			sev, err := model.ParseSeverity(s)
-			if err != nil {
-				d.add(errorAt(a.Expr.Range(), "Invalid missing", err.Error()+", or \"off\""))
-			}
-			r.Missing, r.MissingAfter = sev, DefaultMissingAfter
+		if r.Missing = d.optionalSeverity(a); r.Missing != "" {
+			r.MissingAfter = DefaultMissingAfter
 			if content.Attributes["managed_by"] == nil {
 				d.add(errorAt(a.Expr.Range(), "Invalid missing", "name the providers whose machines must answer in managed_by"))
 			}
@@ -300,4 +273,21 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %q?", s, p.Masked())
 	}
 	return p, nil
+}
+
+// optionalSeverity reads a severity that "off" or "" (or no attribute)
+// turns off.
+func (d *decoder) optionalSeverity(a *hcl.Attribute) model.Severity {
+	if a == nil {
+		return ""
+	}
+	s, ok := d.str(a)
+	if !ok || s == "" || s == "off" {
+		return ""
+	}
+	sev, err := model.ParseSeverity(s)
+	if err != nil {
+		d.add(errorAt(a.Expr.Range(), "Invalid "+a.Name, err.Error()+", or \"off\""))
+	}
+	return sev
 }
