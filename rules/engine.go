@@ -120,23 +120,23 @@ func (e *Engine) Matching(tenant string, ip netip.Addr) []string {
 // GoneAfter is how many successful runs in a row must miss a to call it
 // down: the largest gone_after of the rules that select it, at least 1.
 func (e *Engine) GoneAfter(a *model.Asset) int {
-	k := 1
-	idx := e.byTenant[a.Tenant]
-	ip := a.IP()
-	if idx == nil || !ip.IsValid() {
-		return k
-	}
-	var buf [16]int32
-	for _, ri := range idx.lookup(ip, buf[:0]) {
-		k = max(k, e.rules[ri].GoneAfter)
-	}
-	return k
+	return max(1, e.most(a, func(r *compiled) int { return r.GoneAfter }))
 }
 
 // MissingAfter is how many successful scans in a row must miss a host
 // before a rule that selects it calls it missing: the most any such rule
 // asks, 0 when none does.
 func (e *Engine) MissingAfter(a *model.Asset) int {
+	return e.most(a, func(r *compiled) int {
+		if r.Missing == "" {
+			return 0
+		}
+		return r.MissingAfter
+	})
+}
+
+// most is the largest of what the rules that select a ask (0: none).
+func (e *Engine) most(a *model.Asset, of func(*compiled) int) int {
 	k := 0
 	idx := e.byTenant[a.Tenant]
 	ip := a.IP()
@@ -145,9 +145,7 @@ func (e *Engine) MissingAfter(a *model.Asset) int {
 	}
 	var buf [16]int32
 	for _, ri := range idx.lookup(ip, buf[:0]) {
-		if r := &e.rules[ri]; r.Missing != "" {
-			k = max(k, r.MissingAfter)
-		}
+		k = max(k, of(&e.rules[ri]))
 	}
 	return k
 }
