@@ -246,13 +246,15 @@ func (c *Client) login(ctx context.Context) error {
 		return fmt.Errorf("vault: auth %q is not token or approle", c.cfg.Auth)
 	}
 	c.api.SetToken(auth.ClientToken)
+	// Read for the log line before the watcher may renew (and write) it.
+	ttl, renewable := time.Duration(auth.LeaseDuration)*time.Second, auth.Renewable
 	c.mu.Lock()
 	c.auth = auth
 	c.gen++
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
-	c.log.Debug("vault token ready", "auth", c.cfg.Auth, "ttl", time.Duration(auth.LeaseDuration)*time.Second, "renewable", auth.Renewable)
+	c.log.Debug("vault token ready", "auth", c.cfg.Auth, "ttl", ttl, "renewable", renewable)
 	return nil
 }
 
