@@ -145,9 +145,9 @@ func (t *Txn) assetsAtRange(tenant string, at time.Time, lo, hi []byte, fn func(
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: ap, PrefetchValues: true, PrefetchSize: 64})
 	defer it.Close()
 	hp := []byte(prefixHistory + tenant + "/")
-	hist := t.txn.NewIterator(badger.IteratorOptions{Prefix: hp, PrefetchValues: false})
-	defer hist.Close()
-	hist.Seek(append(append([]byte(nil), hp...), lo[len(ap):]...))
+	hist := newCursor(t.txn, hp)
+	defer hist.close()
+	hist.advance(append(append([]byte(nil), hp...), lo[len(ap):]...))
 	const batchSize = 256
 	batch := make([]model.Asset, 0, batchSize)
 	var key []byte
@@ -206,19 +206,12 @@ func (t *Txn) assetsAtRange(tenant string, at time.Time, lo, hi []byte, fn func(
 	return nil
 }
 
-// versionAt moves it, which only ever goes forward through the history in
+// versionAt moves the history cursor, which only ever goes forward in
 // key order, to the versions under prefix (oldest first), and returns the
-// newest from at or before, decoding only that one. Stepping over the
-// versions of assets that needed none is cheaper than a seek, up to a
-// point.
-func versionAt(it *badger.Iterator, prefix []byte, at time.Time) (model.Version, bool, error) {
-	for steps := 0; it.Valid() && bytes.Compare(it.Item().Key(), prefix) < 0; steps++ {
-		if steps == 32 {
-			it.Seek(prefix)
-			break
-		}
-		it.Next()
-	}
+// newest from at or before, decoding only that one.
+func versionAt(c *cursor, prefix []byte, at time.Time) (model.Version, bool, error) {
+	c.advance(prefix)
+	it := c.it
 	var best []byte
 	for ; it.ValidForPrefix(prefix); it.Next() {
 		stop := false

@@ -334,9 +334,10 @@ func newCursor(txn *badger.Txn, prefix []byte) *cursor {
 
 func (c *cursor) close() { c.it.Close() }
 
-// find returns the item at key, or nil; key must not be below the
-// previous one.
-func (c *cursor) find(key []byte) *badger.Item {
+// advance moves to the first key at or after key, which must not be below
+// the previous one: stepping over a few keys is cheaper than a seek, which
+// walks every table of the tree.
+func (c *cursor) advance(key []byte) {
 	if !c.started {
 		c.it.Seek(key)
 		c.started = true
@@ -344,10 +345,16 @@ func (c *cursor) find(key []byte) *badger.Item {
 	for steps := 0; c.it.Valid() && bytes.Compare(c.it.Item().Key(), key) < 0; steps++ {
 		if steps == 16 {
 			c.it.Seek(key)
-			break
+			return
 		}
 		c.it.Next()
 	}
+}
+
+// find returns the item at key, or nil; key must not be below the
+// previous one.
+func (c *cursor) find(key []byte) *badger.Item {
+	c.advance(key)
 	if c.it.Valid() && bytes.Equal(c.it.Item().Key(), key) {
 		return c.it.Item()
 	}
