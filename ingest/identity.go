@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/sollwert/sollwert/model"
@@ -29,6 +30,13 @@ type resolved struct {
 	rivalIP netip.Addr
 	// keyed is set when the observation carried identity keys.
 	keyed bool
+	// splitFrom is the asset that held the observation's address and has
+	// left it (a provider's machine that moved): the observation is
+	// another machine, split off from it.
+	splitFrom string
+	// reclaim is an address the asset held before another did, which it
+	// takes back: the address index still names the other.
+	reclaim netip.Addr
 }
 
 // resolve finds the asset of o: by its identity keys, strongest first,
@@ -66,23 +74,36 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 		}
 	}
 	owners := make([]*model.Asset, len(ips))
+	left := false // the first address was held by an asset that has left it
 	for i, ip := range ips {
-		a, err := ownerOf(t, tenant, ip)
+		a, stale, err := ownerOf(t, tenant, ip)
 		if err != nil {
 			return r, err
 		}
 		owners[i] = a
+		left = left || (i == 0 && stale)
 	}
 	if r.prev == nil {
+		var err error
 		switch first := firstOwner(owners); {
 		case first != nil && !model.Contradicts(first, keys):
 			r.prev, r.id = first, first.ID
+		case len(ips) > 0 && owners[0] == nil && !left:
+			r.id = AssetID(tenant, ips[0]) // no asset ever held it (store.Txn.ClaimAddress)
 		case len(ips) > 0 && owners[0] == nil:
-			r.id = AssetID(tenant, ips[0])
+			r.id, r.prev, r.splitFrom, err = addressAsset(t, tenant, ips[0])
+			if r.prev != nil {
+				r.reclaim = ips[0]
+			}
 		case len(keys) > 0:
 			r.id = keyAssetID(tenant, keys[0])
+			r.prev, err = existing(t, tenant, r.id)
 		default:
 			r.id = AssetID(tenant, netip.Addr{})
+			r.prev, err = existing(t, tenant, r.id)
+		}
+		if err != nil {
+			return r, err
 		}
 	}
 	for i, a := range owners {
@@ -103,24 +124,73 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 	return r, nil
 }
 
-// ownerOf is the asset the address index names for ip (nil: none),
-// following a merged asset to the one it went into.
-func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (*model.Asset, error) {
+// ownerOf is the asset the address index names for ip, following a
+// merged asset to the one it went into; nil when none holds it, and then
+// stale tells whether one did (an address a provider no longer reports
+// has left its machine, and the index still names that).
+func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (owner *model.Asset, stale bool, err error) {
 	id, err := t.AssetIDByIP(tenant, ip)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	a, err := t.Asset(tenant, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if into := a.Facts[model.FactMergedInto]; a.Status == model.StatusMerged && into != "" {
-		return t.Asset(tenant, into)
+		if a, err = t.Asset(tenant, into); err != nil {
+			return nil, false, err
+		}
 	}
-	return a, nil
+	if !model.Holds(a, ip) {
+		return nil, true, nil
+	}
+	return a, false, nil
+}
+
+// addressAsset is the asset of an address no asset holds: the one first
+// known by it (AssetID), or, when that one has become a machine that no
+// longer holds the address (a provider's, which moved away), the one
+// split off from it, in turn. splitFrom names the machine the address
+// left when the asset found is split off from it: the one it had been
+// merged into, or the one stepped over.
+func addressAsset(t *store.Txn, tenant string, ip netip.Addr) (id string, prev *model.Asset, splitFrom string, err error) {
+	id = AssetID(tenant, ip)
+	for range 8 { // each step is a machine that held the address and left it
+		a, err := existing(t, tenant, id)
+		switch {
+		case err != nil:
+			return id, nil, "", err
+		case a == nil:
+			return id, nil, splitFrom, nil
+		case a.Status == model.StatusMerged:
+			return id, a, a.Facts[model.FactMergedInto], nil
+		case model.Holds(a, ip):
+			return id, a, "", nil
+		}
+		splitFrom = a.ID
+		id = splitAssetID(tenant, ip, a.ID)
+	}
+	return id, nil, "", fmt.Errorf("address %s: more than 8 machines held it one after another", ip)
+}
+
+// existing reads asset id, nil if there is none.
+func existing(t *store.Txn, tenant, id string) (*model.Asset, error) {
+	a, err := t.Asset(tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// splitAssetID names the asset of an address split off from the asset
+// from, which the address was first known as.
+func splitAssetID(tenant string, ip netip.Addr, from string) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + ip.String() + "\x00split\x00" + from))
+	return hex.EncodeToString(sum[:8])
 }
 
 func firstOwner(owners []*model.Asset) *model.Asset {
@@ -162,6 +232,7 @@ func withoutAddress(o *sdk.Observation, ip netip.Addr) *sdk.Observation {
 // way: an absorbed asset folded in and retired, an identity conflict
 // recorded on both machines or ended.
 func (a *Applier) apply(t *store.Txn, r resolved, o *sdk.Observation, tenant string, scope sdk.Scope, ref model.RunRef, now time.Time, sum *Summary) error {
+	reported := o
 	ip := r.rivalIP
 	if r.rival != nil {
 		o = withoutAddress(o, ip)
@@ -185,6 +256,20 @@ func (a *Applier) apply(t *store.Txn, r resolved, o *sdk.Observation, tenant str
 	}
 	next, changes := model.Merge(base, tenant, r.id, *o, scope, ref, now)
 	changes = append(changes, extra...)
+	if r.splitFrom != "" {
+		// The address left the machine r.splitFrom, and this one answers
+		// on it: a machine of its own (again, if it had been merged).
+		_, ch := model.Unmerge(&next)
+		changes = append(changes, ch...)
+		if len(ch) == 0 {
+			changes = append(changes, model.Change{Field: "split", From: r.splitFrom, To: next.ID})
+		}
+	}
+	source := ref.Source
+	if o.Source != "" {
+		source = o.Source
+	}
+	changes = append(changes, model.ReleaseAddresses(&next, reported, source)...)
 	if len(scope.Prefixes) > 0 && o.Status != sdk.StatusDown {
 		changes = append(changes, model.FoundByScan(&next)...) // it answered a scan
 	}
@@ -223,11 +308,34 @@ func (a *Applier) apply(t *store.Txn, r resolved, o *sdk.Observation, tenant str
 			return err
 		}
 	}
+	if r.splitFrom != "" {
+		if err := a.recordSplit(t, tenant, r.splitFrom, next.ID, ref, now, sum); err != nil {
+			return err
+		}
+	}
+	if r.reclaim.IsValid() {
+		if err := t.ClaimAddress(tenant, r.reclaim, next.ID); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// recordSplit writes into the history of the asset from that the asset
+// to left it.
+func (a *Applier) recordSplit(t *store.Txn, tenant, from, to string, ref model.RunRef, now time.Time, sum *Summary) error {
+	prev, err := existing(t, tenant, from)
+	if err != nil || prev == nil {
+		return err
+	}
+	next := cloneAsset(prev)
+	return a.write(t, prev, &next, []model.Change{{Field: "split", From: from, To: to}}, ref, now, sum)
 }
 
 func cloneAsset(a *model.Asset) model.Asset {
 	c := *a
+	c.Addresses = slices.Clone(a.Addresses)
+	c.Sources = slices.Clone(a.Sources)
 	c.Facts = make(map[string]string, len(a.Facts)+2)
 	for k, v := range a.Facts {
 		c.Facts[k] = v

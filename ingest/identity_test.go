@@ -262,3 +262,103 @@ func TestMissingMachines(t *testing.T) {
 }
 
 func ptr(a model.Asset) *model.Asset { return &a }
+
+// changesOf lists a version's changes as "field:key:from>to".
+func changesOf(v model.Version) string {
+	var out []string
+	for _, c := range v.Changes {
+		out = append(out, c.Field+":"+c.Key+":"+c.From+">"+c.To)
+	}
+	return strings.Join(out, " ")
+}
+
+func historyHas(hist []model.Version, want string) bool {
+	for _, v := range hist {
+		if strings.Contains(" "+changesOf(v)+" ", " "+want+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSplitOffWhenTheMachineLeaves: an address that a provider stops
+// reporting leaves its machine with the ports found on it; what answers
+// there next is a machine of its own, split off, and both histories say
+// so. An asset that had been merged into the machine comes back; one
+// that was the machine's own first sighting is not reused.
+func TestSplitOffWhenTheMachineLeaves(t *testing.T) {
+	f := newFixture(t)
+	pdb := func(obs ...sdk.Observation) { f.t.Helper(); f.runOf("pdb", "puppetdb", pull, obs...) }
+	scan := func(ip string, open ...uint16) {
+		f.t.Helper()
+		var obs []sdk.Observation
+		if len(open) > 0 && open[0] != 0 {
+			obs = append(obs, host(ip, open...))
+		}
+		f.run(scope(ip+"/32", "1-1024"), obs...)
+	}
+
+	// The machine web1 at .9; a scan finds .5 on its own; then the
+	// provider reports .5 as web1's too: the scanned asset merges.
+	pdb(node("puppetdb:web1", "52:54:00:aa:bb:01", "198.18.0.9"))
+	web1 := f.assetAt("198.18.0.9")
+	scan("198.18.0.5", 22)
+	scanned := f.assetAt("198.18.0.5")
+	pdb(node("puppetdb:web1", "52:54:00:aa:bb:01", "198.18.0.9", "198.18.0.5"))
+	if got := f.assetAt("198.18.0.5"); got.ID != web1.ID || len(got.Services) != 1 || got.Services[0].Address != "198.18.0.5" {
+		t.Fatalf("after the merge, .5 is %+v", got)
+	}
+	if got := f.assets()[scanned.ID]; got.Status != model.StatusMerged {
+		t.Fatalf("scanned asset %+v", got)
+	}
+
+	// web1 leaves .5: the address and its port leave the asset.
+	pdb(node("puppetdb:web1", "52:54:00:aa:bb:01", "198.18.0.9"))
+	w := f.assets()[web1.ID]
+	if model.Holds(&w, netip.MustParseAddr("198.18.0.5")) || len(w.Services) != 0 || w.Facts["addresses:puppetdb"] != "198.18.0.9" {
+		t.Fatalf("web1 after leaving .5: %+v", w)
+	}
+	if h := f.history(web1.ID); !historyHas(h, "address::198.18.0.5>") || !historyHas(h, "service:tcp/22:open>left with 198.18.0.5") {
+		t.Fatalf("web1's history does not record the address leaving: %+v", h[len(h)-1])
+	}
+	// A scan that finds nothing at .5 does not mark web1 down.
+	scan("198.18.0.5")
+	if w := f.assets()[web1.ID]; w.Status != sdk.StatusUp {
+		t.Fatalf("web1 marked %s by a scan of an address it left", w.Status)
+	}
+	// Something answers at .5 again: the merged asset comes back.
+	scan("198.18.0.5", 22, 80)
+	back := f.assetAt("198.18.0.5")
+	if back.ID != scanned.ID || back.Status != sdk.StatusUp || back.Facts[model.FactMergedInto] != "" || len(back.Services) != 2 {
+		t.Fatalf(".5 after the split: %+v", back)
+	}
+	if !historyHas(f.history(scanned.ID), "split::"+web1.ID+">"+scanned.ID) || !historyHas(f.history(web1.ID), "split::"+web1.ID+">"+scanned.ID) {
+		t.Fatal("the split is not in both histories")
+	}
+	if w := f.assets()[web1.ID]; len(w.Services) != 0 || model.Holds(&w, netip.MustParseAddr("198.18.0.5")) {
+		t.Fatalf("web1 took .5's ports back: %+v", w)
+	}
+
+	// db1 was first seen by the scan at .7, so its asset is .7's: when
+	// it moves to .8, what answers at .7 is a new asset split off it.
+	scan("198.18.0.7", 22)
+	pdb(node("puppetdb:db1", "52:54:00:aa:bb:02", "198.18.0.7"))
+	db1 := f.assetAt("198.18.0.7")
+	pdb(node("puppetdb:db1", "52:54:00:aa:bb:02", "198.18.0.8"))
+	scan("198.18.0.7", 443)
+	other := f.assetAt("198.18.0.7")
+	if other.ID == db1.ID || len(other.Services) != 1 || other.Services[0].Port != 443 || other.Facts["instance_id:puppetdb"] != "" {
+		t.Fatalf(".7 after db1 left it: %+v (db1 %s)", other, db1.ID)
+	}
+	if !historyHas(f.history(other.ID), "split::"+db1.ID+">"+other.ID) || !historyHas(f.history(db1.ID), "split::"+db1.ID+">"+other.ID) {
+		t.Fatal("the split off db1 is not in both histories")
+	}
+	if d := f.assetAt("198.18.0.8"); d.ID != db1.ID || len(d.Services) != 0 {
+		t.Fatalf("db1 at .8: %+v", d)
+	}
+	// A later scan of .7 stays with the split-off asset.
+	scan("198.18.0.7", 443)
+	if got := f.assetAt("198.18.0.7"); got.ID != other.ID || len(f.history(other.ID)) != 1 {
+		t.Fatalf("the rescan of .7 went to %s (history %d versions)", got.ID, len(f.history(other.ID)))
+	}
+}

@@ -46,6 +46,11 @@ type Service struct {
 	Version  string       `json:"version,omitempty"`
 	// Since is when the port was first seen open in its current episode.
 	Since time.Time `json:"since"`
+	// Address is the IP address the port was found open on, when the
+	// source said (a scan reports one address per host); a machine with
+	// several addresses keeps each one's ports apart, and they leave with
+	// the address when it goes to another asset.
+	Address string `json:"address,omitempty"`
 }
 
 // IP returns the asset's primary IP address.

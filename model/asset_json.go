@@ -71,6 +71,10 @@ func (a *Asset) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `,"since":`...)
 			b = appendJSONTime(b, s.Since)
+			if s.Address != "" {
+				b = append(b, `,"address":`...)
+				b = appendJSONString(b, s.Address)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')

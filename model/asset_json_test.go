@@ -18,7 +18,7 @@ func TestAssetJSONMatchesEncodingJSON(t *testing.T) {
 	full := Asset{ID: "3f2a", Tenant: "acme", Status: "up", OS: "Linux <6.1> & \"friends\"", Version: 7, Unknown: true,
 		Addresses: []sdk.Address{{Addr: "198.18.0.1", Type: "ipv4"}, {Addr: "52:54:00:12:34:56", Type: "mac", Vendor: "QEMU"}},
 		Hostnames: []string{"web1", "wëb1.example"},
-		Services: []Service{{Protocol: sdk.TCP, Port: 22, State: "open", Name: "ssh", Product: "OpenSSH", Version: "9.2", Since: t0},
+		Services: []Service{{Protocol: sdk.TCP, Port: 22, State: "open", Name: "ssh", Product: "OpenSSH", Version: "9.2", Since: t0, Address: "198.18.0.1"},
 			{Protocol: sdk.UDP, Port: 161, State: "open", Since: t0.In(time.FixedZone("CET", 3600))}},
 		Facts:     map[string]string{"sys_descr": "line\nbreak\u2028", "b": "", "a": "x"},
 		Labels:    map[string]string{"env": "prod"},

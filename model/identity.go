@@ -2,6 +2,7 @@ package model
 
 import (
 	"net"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -216,13 +217,11 @@ func Absorb(into *Asset, from *Asset) []Change {
 		}
 	}
 	for _, s := range from.Services {
-		if !slices.ContainsFunc(into.Services, func(t Service) bool { return t.Protocol == s.Protocol && t.Port == s.Port }) {
+		if !slices.ContainsFunc(into.Services, func(t Service) bool { return t.Protocol == s.Protocol && t.Port == s.Port && t.Address == s.Address }) {
 			into.Services = append(into.Services, s)
 		}
 	}
-	slices.SortFunc(into.Services, func(a, b Service) int {
-		return cmpSvc(sdk.Service{Protocol: a.Protocol, Port: a.Port}, sdk.Service{Protocol: b.Protocol, Port: b.Port})
-	})
+	slices.SortFunc(into.Services, cmpService)
 	for _, s := range from.Sources {
 		if !slices.Contains(into.Sources, s) {
 			into.Sources = append(into.Sources, s)
@@ -331,4 +330,116 @@ func FoundByScan(a *Asset) []Change {
 	var changes []Change
 	a.Facts, changes = mergeMap("fact", a.Facts, map[string]string{FactScanMisses: ""}, nil)
 	return changes
+}
+
+// FactAddressesPrefix starts the fact that keeps, per provider, the IP
+// addresses it reported for its machine last ("addresses:aws" =
+// "198.18.0.4,198.18.0.5"): a provider is the authority on its
+// machines' addresses, and one it stops reporting leaves the asset.
+const FactAddressesPrefix = "addresses:"
+
+// ReleaseAddresses applies what a provider's observation obs says about
+// its machine's addresses to next, the asset merged from it (a copy the
+// caller owns): an address that provider reported before and reports no
+// longer, and that no other provider of the machine still reports,
+// leaves next, and so do the ports found open on it. What answers there
+// next is another asset, split off (see Unmerge). An observation with no
+// address at all says nothing about them. source names the provider
+// when the instance id does not.
+func ReleaseAddresses(next *Asset, obs *sdk.Observation, source string) []Change {
+	if obs.InstanceID == "" {
+		return nil
+	}
+	fact := FactAddressesPrefix + strings.TrimPrefix(instanceFact(obs.InstanceID, source), FactInstancePrefix)
+	var reported []netip.Addr
+	for _, a := range obs.Addresses {
+		if ip, err := netip.ParseAddr(a.Addr); err == nil && a.Type != "mac" {
+			reported = append(reported, ip.Unmap())
+		}
+	}
+	if len(reported) == 0 {
+		return nil // a VM shut off, a guest agent that does not answer: no word on its addresses
+	}
+	slices.SortFunc(reported, netip.Addr.Compare)
+	reported = slices.Compact(reported)
+	now := joinAddrs(reported)
+	before, ok := next.Facts[fact]
+	if ok && before == now {
+		return nil
+	}
+	var changes []Change
+	for _, s := range strings.Split(before, ",") {
+		ip, err := netip.ParseAddr(s)
+		if err != nil || slices.Contains(reported, ip) || reportedByOther(next, fact, s) {
+			continue
+		}
+		next.Addresses = slices.DeleteFunc(slices.Clone(next.Addresses), func(a sdk.Address) bool {
+			if a.Type != "mac" && a.Addr == s {
+				changes = append(changes, Change{Field: "address", From: s})
+				return true
+			}
+			return false
+		})
+		if slices.ContainsFunc(next.Services, func(sv Service) bool { return sv.Address == s }) {
+			next.Services = slices.DeleteFunc(slices.Clone(next.Services), func(sv Service) bool {
+				if sv.Address == s {
+					changes = append(changes, Change{Field: "service", Key: svcKey{sv.Protocol, sv.Port}.String(), From: sv.describe(), To: "left with " + s})
+					return true
+				}
+				return false
+			})
+		}
+	}
+	next.Facts, changes = mergeMap("fact", next.Facts, map[string]string{fact: now}, changes)
+	return changes
+}
+
+func joinAddrs(ips []netip.Addr) string {
+	var b []byte
+	for i, ip := range ips {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = ip.AppendTo(b)
+	}
+	return string(b)
+}
+
+// reportedByOther reports whether a provider other than the one whose
+// fact is except still reports addr for a.
+func reportedByOther(a *Asset, except, addr string) bool {
+	for k, v := range a.Facts {
+		if k != except && strings.HasPrefix(k, FactAddressesPrefix) && slices.Contains(strings.Split(v, ","), addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Holds reports whether a lists ip among its addresses.
+func Holds(a *Asset, ip netip.Addr) bool {
+	var buf [48]byte
+	s := ip.AppendTo(buf[:0])
+	for i := range a.Addresses {
+		if a.Addresses[i].Addr == string(s) { // the usual spelling, without a parse
+			return true
+		}
+	}
+	return slices.ContainsFunc(a.Addresses, func(ad sdk.Address) bool {
+		p, err := netip.ParseAddr(ad.Addr)
+		return err == nil && ad.Type != "mac" && p.Unmap() == ip
+	})
+}
+
+// Unmerge makes next (a copy the caller owns of an asset that was merged
+// into another, found again on its own) a machine of its own again: it
+// returns the asset it had gone into ("" if none) and the changes, among
+// them "split", which the other asset's history gets too.
+func Unmerge(next *Asset) (from string, changes []Change) {
+	from = next.Facts[FactMergedInto]
+	if from == "" {
+		return "", nil
+	}
+	next.Facts, changes = mergeMap("fact", next.Facts, map[string]string{FactMergedInto: ""}, nil)
+	return from, append(changes, Change{Field: "split", From: from, To: next.ID})
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,60 @@ func TestMergeKeepsOneSpellingOfAMAC(t *testing.T) {
 		if c.Field == "address" {
 			t.Fatalf("a MAC in another spelling is a change: %+v", c)
 		}
+	}
+}
+
+func TestReleaseAddresses(t *testing.T) {
+	web := func(facts map[string]string, ips ...string) Asset {
+		a := Asset{ID: "w", Status: sdk.StatusUp, Facts: facts}
+		for _, ip := range ips {
+			a.Addresses = append(a.Addresses, sdk.Address{Addr: ip, Type: "ipv4"})
+			a.Services = append(a.Services, Service{Protocol: sdk.TCP, Port: 22, State: "open", Address: ip})
+		}
+		return a
+	}
+	reports := func(instance string, ips ...string) sdk.Observation {
+		o := sdk.Observation{InstanceID: instance}
+		for _, ip := range ips {
+			o.Addresses = append(o.Addresses, sdk.Address{Addr: ip, Type: "ipv4"})
+		}
+		return o
+	}
+	cases := []struct {
+		name      string
+		asset     Asset
+		obs       sdk.Observation
+		wantAddrs string // what remains, with its ports
+		wantFact  string
+		changes   int
+	}{
+		{"the first report only records", web(nil, "198.18.0.1", "198.18.0.2"), reports("aws:i-1", "198.18.0.2"),
+			"198.18.0.1 198.18.0.2", "198.18.0.2", 1},
+		{"the same report changes nothing", web(map[string]string{"addresses:aws": "198.18.0.1,198.18.0.2"}, "198.18.0.1", "198.18.0.2"),
+			reports("aws:i-1", "198.18.0.2", "198.18.0.1", "198.18.0.2"), "198.18.0.1 198.18.0.2", "198.18.0.1,198.18.0.2", 0},
+		{"an address no longer reported leaves with its ports", web(map[string]string{"addresses:aws": "198.18.0.1,198.18.0.2"}, "198.18.0.1", "198.18.0.2"),
+			reports("aws:i-1", "198.18.0.2"), "198.18.0.2", "198.18.0.2", 3},
+		{"another provider still reporting it keeps it", web(map[string]string{"addresses:aws": "198.18.0.1,198.18.0.2", "addresses:puppetdb": "198.18.0.1"}, "198.18.0.1", "198.18.0.2"),
+			reports("aws:i-1", "198.18.0.2"), "198.18.0.1 198.18.0.2", "198.18.0.2", 1},
+		{"no address at all says nothing", web(map[string]string{"addresses:aws": "198.18.0.1"}, "198.18.0.1"),
+			reports("aws:i-1"), "198.18.0.1", "198.18.0.1", 0},
+		{"no instance id, no authority", web(map[string]string{"addresses:aws": "198.18.0.1"}, "198.18.0.1"),
+			reports("", "198.18.0.2"), "198.18.0.1", "198.18.0.1", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next := c.asset.clone()
+			changes := ReleaseAddresses(&next, &c.obs, "nmap")
+			var got []string
+			for i, a := range next.Addresses {
+				if len(next.Services) <= i || next.Services[i].Address != a.Addr {
+					t.Fatalf("the ports do not follow the addresses: %+v", next)
+				}
+				got = append(got, a.Addr)
+			}
+			if strings.Join(got, " ") != c.wantAddrs || next.Facts["addresses:aws"] != c.wantFact || len(changes) != c.changes {
+				t.Fatalf("addresses %v, fact %q, changes %+v", got, next.Facts["addresses:aws"], changes)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -75,13 +76,14 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 	}
 	next.Labels, changes = mergeMap("label", next.Labels, obs.Labels, changes)
 
+	at := observedAt(&obs)
 	if status == sdk.StatusUp {
 		// A new asset's first version lists its services in the snapshot;
 		// describing each as a change would only cost time and bytes.
-		next.Services, changes = mergeServices(next.Services, obs.Services, scope, now, changes, prev != nil)
+		next.Services, changes = mergeServicesAt(next.Services, obs.Services, at, scope, now, changes, prev != nil)
 		next.LastSeen = now
 	} else {
-		next.Services, changes = closeInScope(next.Services, scope, changes)
+		next.Services, changes = closeInScope(next.Services, scope, func(s *Service) bool { return servedAt(s, at) }, changes)
 	}
 	next.Scanned = unionScanned(next.Scanned, scope.Ports)
 	source := run.Source
@@ -98,7 +100,8 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 }
 
 // MarkAbsent returns the asset after a run whose scope covered its address
-// did not find it: it is down, and every port in scope is closed.
+// did not find it: it is down, and every port in scope is closed on the
+// addresses the run covered.
 func MarkAbsent(prev Asset, scope sdk.Scope, run RunRef, now time.Time) (Asset, []Change) {
 	next := prev.clone()
 	var changes []Change
@@ -106,17 +109,95 @@ func MarkAbsent(prev Asset, scope sdk.Scope, run RunRef, now time.Time) (Asset, 
 		changes = append(changes, Change{Field: "status", From: next.Status, To: sdk.StatusDown})
 		next.Status = sdk.StatusDown
 	}
-	next.Services, changes = closeInScope(next.Services, scope, changes)
+	next.Services, changes = closeInScope(next.Services, scope, func(s *Service) bool { return coveredBy(s, scope.Prefixes) }, changes)
 	next.Scanned = unionScanned(next.Scanned, scope.Ports)
 	next.LastScanned = now
 	next.LastScannedBy = run.Job
 	return next, changes
 }
 
+// observedAt is the one IP address of an observation, which the ports it
+// reports were found on; "" when it has none or several (a provider
+// reporting a machine), whose ports are then the machine's as a whole.
+func observedAt(o *sdk.Observation) string {
+	at := ""
+	for _, a := range o.Addresses {
+		if a.Type == "mac" {
+			continue
+		}
+		if at != "" {
+			return ""
+		}
+		at = a.Addr
+	}
+	return at
+}
+
+// servedAt reports whether s belongs to what an observation at address at
+// says: a port of that address, or of no address in particular (one kept
+// from before ports had addresses, or an observation without one).
+func servedAt(s *Service, at string) bool {
+	return at == "" || s.Address == "" || s.Address == at
+}
+
+// coveredBy reports whether a scan of prefixes covered s's address (one
+// without an address counts as covered, as before ports had addresses).
+func coveredBy(s *Service, prefixes []netip.Prefix) bool {
+	if s.Address == "" || len(prefixes) == 0 {
+		return true
+	}
+	ip, err := netip.ParseAddr(s.Address)
+	if err != nil {
+		return true
+	}
+	ip = ip.Unmap()
+	return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(ip) })
+}
+
+// mergeServicesAt joins the ports seen at address at with the asset's: a
+// machine with several addresses keeps each one's ports, and a scan of
+// one address neither closes nor claims those of another.
+func mergeServicesAt(have []Service, seen []sdk.Service, at string, scope sdk.Scope, now time.Time, changes []Change, record bool) ([]Service, []Change) {
+	if at == "" || !slices.ContainsFunc(have, func(s Service) bool { return s.Address != at }) {
+		return mergeServices(have, seen, at, scope, now, changes, record) // one address: the usual case
+	}
+	var mine, others []Service
+	for i := range have {
+		s := &have[i]
+		switch {
+		case s.Address == at:
+			mine = append(mine, *s)
+		case s.Address == "":
+			// A port from before ports had addresses: this address's now,
+			// unless it already has the port.
+			if !slices.ContainsFunc(have, func(t Service) bool { return t.Address == at && t.Protocol == s.Protocol && t.Port == s.Port }) {
+				mine = append(mine, *s)
+			}
+		default:
+			others = append(others, *s)
+		}
+	}
+	slices.SortFunc(mine, cmpService) // "" and at interleave by port
+	mine, changes = mergeServices(mine, seen, at, scope, now, changes, record)
+	out := append(slices.Clip(mine), others...)
+	slices.SortFunc(out, cmpService)
+	return out, changes
+}
+
+// cmpService orders an asset's services: by protocol and port, then by
+// address.
+func cmpService(a, b Service) int {
+	if c := cmpSvc(sdk.Service{Protocol: a.Protocol, Port: a.Port}, sdk.Service{Protocol: b.Protocol, Port: b.Port}); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Address, b.Address)
+}
+
 // mergeServices joins the asset's services with the open ones seen, both
 // sorted by (protocol, port), in one pass: this runs for every host of
 // every scan, so it avoids maps.
-func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time.Time, changes []Change, record bool) ([]Service, []Change) {
+// have holds one service per port (those of address at, when at is set).
+func mergeServices(have []Service, seen []sdk.Service, at string, scope sdk.Scope, now time.Time, changes []Change, record bool) ([]Service, []Change) {
 	open := seen // nmap reports open ports only, in order: then there is nothing to copy
 	if slices.ContainsFunc(seen, func(s sdk.Service) bool { return !s.Open() }) || !slices.IsSortedFunc(seen, cmpSvc) {
 		open = make([]sdk.Service, 0, len(seen))
@@ -176,7 +257,7 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 			if l := last(); l != nil && l.Protocol == s.Protocol && l.Port == s.Port {
 				continue // reported twice
 			}
-			svc := Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now}
+			svc := Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now, Address: at}
 			if record {
 				changes = append(changes, Change{Field: "service", Key: svcKey{s.Protocol, s.Port}.String(), From: "closed", To: svc.describe()})
 			}
@@ -187,7 +268,10 @@ func mergeServices(have []Service, seen []sdk.Service, scope sdk.Scope, now time
 			j++
 			updated := h
 			updated.State, updated.Name, updated.Product, updated.Version = s.State, s.Name, s.Product, s.Version
-			if updated != h {
+			if at != "" {
+				h.Address = at // a port kept from before ports had addresses takes this one's, unrecorded
+			}
+			if updated.Address = h.Address; updated != h {
 				changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: updated.describe()})
 			}
 			keep(updated)
@@ -213,10 +297,12 @@ func lessSvc(pa sdk.Protocol, a uint16, pb sdk.Protocol, b uint16) bool {
 	return a < b
 }
 
-func closeInScope(have []Service, scope sdk.Scope, changes []Change) ([]Service, []Change) {
+// closeInScope closes the ports in scope of the services that covered
+// selects.
+func closeInScope(have []Service, scope sdk.Scope, covered func(*Service) bool, changes []Change) ([]Service, []Change) {
 	out := have[:0:0]
 	for _, h := range have {
-		if inScope(scope, h.Protocol, h.Port) {
+		if inScope(scope, h.Protocol, h.Port) && covered(&h) {
 			changes = append(changes, Change{Field: "service", Key: svcKey{h.Protocol, h.Port}.String(), From: h.describe(), To: "closed"})
 			continue
 		}

@@ -122,3 +122,68 @@ func TestReconcile(t *testing.T) {
 		t.Fatalf("expired ack kept: %+v", d[0])
 	}
 }
+
+// TestPortsPerAddress: a machine with two addresses keeps each one's
+// ports; a scan of one neither closes nor claims the other's, a host
+// found absent loses only the ports of the addresses the run covered,
+// and ports kept from before ports had addresses take the address of
+// the first scan that sees them.
+func TestPortsPerAddress(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ref := RunRef{Source: "nmap", Job: "j"}
+	at := func(addr string, open ...uint16) sdk.Observation {
+		o := obs(open...)
+		o.Addresses = []sdk.Address{{Addr: addr, Type: "ipv4"}, {Addr: "02:00:00:00:00:01", Type: "mac"}}
+		return o
+	}
+	scope := func(prefix string) sdk.Scope {
+		s := scopeOf("1-1024")
+		s.Prefixes = []netip.Prefix{netip.MustParsePrefix(prefix)}
+		return s
+	}
+	type port struct {
+		addr string
+		port uint16
+	}
+	ports := func(a Asset) []port {
+		var out []port
+		for _, s := range a.Services {
+			out = append(out, port{s.Address, s.Port})
+		}
+		return out
+	}
+	a, _ := Merge(nil, DefaultTenant, "id", at("127.0.0.1", 22), scope("127.0.0.1/32"), ref, t0)
+	a, _ = Merge(&a, DefaultTenant, "id", at("127.0.0.2", 80, 443), scope("127.0.0.2/32"), ref, t0)
+	if want := []port{{"127.0.0.1", 22}, {"127.0.0.2", 80}, {"127.0.0.2", 443}}; !slices.Equal(ports(a), want) {
+		t.Fatalf("both addresses: %v, want %v", ports(a), want)
+	}
+	// The first address again, now with 80 open too: 443 of the other
+	// stays, and 80 is open on both.
+	b, changes := Merge(&a, DefaultTenant, "id", at("127.0.0.1", 22, 80), scope("127.0.0.1/32"), ref, t0)
+	if want := []port{{"127.0.0.1", 22}, {"127.0.0.1", 80}, {"127.0.0.2", 80}, {"127.0.0.2", 443}}; !slices.Equal(ports(b), want) || len(changes) != 1 {
+		t.Fatalf("rescan of one address: %v (changes %+v), want %v", ports(b), changes, want)
+	}
+	c, changes := Merge(&b, DefaultTenant, "id", at("127.0.0.1"), scope("127.0.0.1/32"), ref, t0)
+	if want := []port{{"127.0.0.2", 80}, {"127.0.0.2", 443}}; !slices.Equal(ports(c), want) || len(changes) != 2 {
+		t.Fatalf("the first address closed: %v (changes %+v), want %v", ports(c), changes, want)
+	}
+	d, _ := MarkAbsent(b, scope("127.0.0.2/32"), ref, t0)
+	if want := []port{{"127.0.0.1", 22}, {"127.0.0.1", 80}}; !slices.Equal(ports(d), want) {
+		t.Fatalf("absent on the second address: %v, want %v", ports(d), want)
+	}
+
+	old := a
+	old.Services = []Service{{Protocol: sdk.TCP, Port: 22, State: "open", Name: "svc"}, {Protocol: sdk.TCP, Port: 80, State: "open", Name: "svc"}}
+	e, changes := Merge(&old, DefaultTenant, "id", at("127.0.0.1", 22), scope("127.0.0.1/32"), ref, t0)
+	if want := []port{{"127.0.0.1", 22}}; !slices.Equal(ports(e), want) || len(changes) != 1 || changes[0].To != "closed" {
+		t.Fatalf("ports from before addresses: %v (changes %+v), want %v", ports(e), changes, want)
+	}
+	// An observation with several addresses (a provider's) speaks for the
+	// machine: its ports have no address of their own.
+	many := at("127.0.0.1", 22)
+	many.Addresses = append(many.Addresses, sdk.Address{Addr: "127.0.0.2", Type: "ipv4"})
+	f, _ := Merge(nil, DefaultTenant, "id", many, scope("127.0.0.0/8"), ref, t0)
+	if want := []port{{"", 22}}; !slices.Equal(ports(f), want) {
+		t.Fatalf("a provider's ports: %v, want %v", ports(f), want)
+	}
+}

@@ -270,6 +270,9 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 			if pi < 0 {
 				continue
 			}
+			if i > 0 && a.Services[i-1].Port == s.Port && a.Services[i-1].Protocol == s.Protocol {
+				continue // open on a second address of the machine: one deviation per port
+			}
 			if g := groups[pi]; g != nil {
 				if !g.ranges.Contains(s.Port) {
 					out = append(out, model.Finding{

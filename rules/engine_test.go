@@ -71,6 +71,13 @@ func TestEvaluate(t *testing.T) {
 		{"outside every prefix", asset("10.0.0.1", 22, 23), ""},
 		{"ipv6 prefix", func() *model.Asset { a := asset("::1", 80); return a }(), "dmz:unexpected_port:warning:tcp/80"},
 		{"unknown host takes its own severity", func() *model.Asset { a := asset("127.0.0.1", 22); a.Unknown = true; return a }(), "lan:unknown_host:warning"},
+		{"a port open on two addresses of the machine is one finding", func() *model.Asset {
+			a := asset("127.0.0.1")
+			a.Addresses = append(a.Addresses, sdk.Address{Addr: "127.0.0.2", Type: "ipv4"})
+			a.Services = []model.Service{{Protocol: sdk.TCP, Port: 22, State: "open", Address: "127.0.0.1"},
+				{Protocol: sdk.TCP, Port: 8443, State: "open", Address: "127.0.0.1"}, {Protocol: sdk.TCP, Port: 8443, State: "open", Address: "127.0.0.2"}}
+			return a
+		}(), "lan:unexpected_port:critical:tcp/8443"},
 		{"down hosts have no port findings", func() *model.Asset { a := asset("127.0.0.1", 23); a.Status = sdk.StatusDown; return a }(), ""},
 	}
 	for _, c := range cases {

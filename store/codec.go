@@ -40,7 +40,8 @@ import (
 //	Addresses: list of {Addr Type Vendor}
 //	Hostnames: list of string
 //	Status OS
-//	Services: list of {Protocol Port(uint) State Name Product Version Since(time)}
+//	Services: list of {Protocol Port(uint) State Name Product Version Since(time)},
+//	  each followed by its Address when the tag says so (tagServiceAddresses)
 //	Facts Labels: map of string to string
 //	Sources: list of string
 //	Scanned: map of Protocol to list of {First Last} (uints)
@@ -70,6 +71,30 @@ const (
 	codecAssetV1   = 0xA1
 	codecVersionV1 = 0xB1
 )
+
+// tagServiceAddresses is added to a record's tag when a service of its
+// asset carries the address it was seen on (Service.Address, schema 6):
+// each service then ends with that address. Records without one keep the
+// tag and bytes they always had, so the chain digests of what was
+// written before still hold.
+const tagServiceAddresses = 0x04
+
+// assetTag is tag, or its variant when a's services carry addresses.
+func assetTag(tag byte, a *model.Asset) byte {
+	if serviceAddresses(a) {
+		return tag + tagServiceAddresses
+	}
+	return tag
+}
+
+func serviceAddresses(a *model.Asset) bool {
+	for i := range a.Services {
+		if a.Services[i].Address != "" {
+			return true
+		}
+	}
+	return false
+}
 
 // Time flags.
 const (
@@ -107,7 +132,7 @@ const (
 // appendAsset appends the binary form of a to dst.
 func appendAsset(dst []byte, a *model.Asset) []byte {
 	dst = slices.Grow(dst, 1+assetSizeHint(a))
-	dst = append(dst, codecAssetV1)
+	dst = append(dst, assetTag(codecAssetV1, a))
 	return appendAssetBody(dst, a)
 }
 
@@ -122,7 +147,7 @@ func appendVersion(dst []byte, v *model.Version) []byte {
 // appendVersionHeader appends what a version record holds before its
 // asset body.
 func appendVersionHeader(dst []byte, v *model.Version) []byte {
-	dst = append(dst, codecVersionV1)
+	dst = append(dst, assetTag(codecVersionV1, &v.Asset))
 	dst = appendString(dst, v.AssetID)
 	dst = appendUvarint(dst, v.Version)
 	dst = appendTime(dst, v.Time)
@@ -146,7 +171,7 @@ func assetSizeHint(a *model.Asset) int {
 	}
 	for i := range a.Services {
 		s := &a.Services[i]
-		n += 18 + len(s.Protocol) + len(s.State) + len(s.Name) + len(s.Product) + len(s.Version)
+		n += 18 + len(s.Protocol) + len(s.State) + len(s.Name) + len(s.Product) + len(s.Version) + len(s.Address)
 	}
 	for _, s := range a.Sources {
 		n += 1 + len(s)
@@ -169,6 +194,7 @@ func appendAssetBody(dst []byte, a *model.Asset) []byte {
 	dst = appendString(dst, a.Status)
 	dst = appendString(dst, a.OS)
 	dst = appendUvarint(dst, uint64(len(a.Services)))
+	withAddr := serviceAddresses(a)
 	for i := range a.Services {
 		s := &a.Services[i]
 		dst = appendString(dst, string(s.Protocol))
@@ -178,6 +204,9 @@ func appendAssetBody(dst []byte, a *model.Asset) []byte {
 		dst = appendString(dst, s.Product)
 		dst = appendString(dst, s.Version)
 		dst = appendTime(dst, s.Since)
+		if withAddr {
+			dst = appendString(dst, s.Address)
+		}
 	}
 	dst = appendStringMap(dst, a.Facts)
 	dst = appendStringMap(dst, a.Labels)
@@ -356,19 +385,24 @@ type decoder struct {
 	off    int
 	err    error
 	record string
+	// svcAddr is set by the tag: each service ends with its address.
+	svcAddr bool
 }
 
+// start begins a record of format tag, or of its variant whose services
+// carry addresses.
 func (d *decoder) start(b []byte, tag byte) bool {
 	switch {
 	case len(b) == 0:
 		d.fail(0, "", "empty record")
 	case b[0] == '{':
 		d.fail(0, "", "a JSON record, not binary")
-	case b[0] != tag:
-		d.fail(0, "", fmt.Sprintf("unknown format tag 0x%02x, want 0x%02x", b[0], tag))
+	case b[0] != tag && b[0] != tag+tagServiceAddresses:
+		d.fail(0, "", fmt.Sprintf("unknown format tag 0x%02x, want 0x%02x or 0x%02x", b[0], tag, tag+tagServiceAddresses))
 	default:
 		d.s = string(b)
 		d.off = 1
+		d.svcAddr = b[0] != tag
 		return true
 	}
 	return false
@@ -403,21 +437,27 @@ func (d *decoder) asset(a *model.Asset) {
 	a.Hostnames = d.strs("hostnames")
 	a.Status = d.str("status")
 	a.OS = d.str("os")
+	off := d.off
 	if n := d.count("services", minServiceSize); n > 0 {
 		a.Services = make([]model.Service, n)
 		for i := range a.Services {
 			s := &a.Services[i]
-			if d.serviceFast(s) {
-				continue
+			if !d.serviceFast(s) {
+				s.Protocol = sdk.Protocol(d.str("services.protocol"))
+				s.Port = d.port("services.port")
+				s.State = d.str("services.state")
+				s.Name = d.str("services.name")
+				s.Product = d.str("services.product")
+				s.Version = d.str("services.version")
+				s.Since = d.time("services.since")
 			}
-			s.Protocol = sdk.Protocol(d.str("services.protocol"))
-			s.Port = d.port("services.port")
-			s.State = d.str("services.state")
-			s.Name = d.str("services.name")
-			s.Product = d.str("services.product")
-			s.Version = d.str("services.version")
-			s.Since = d.time("services.since")
+			if d.svcAddr {
+				s.Address = d.str("services.address")
+			}
 		}
+	}
+	if d.svcAddr && !serviceAddresses(a) && d.err == nil {
+		d.fail(off, "services", "the tag says services carry addresses, and none does")
 	}
 	a.Facts = d.strMap("facts")
 	a.Labels = d.strMap("labels")
@@ -448,16 +488,18 @@ func (d *decoder) skipAsset() {
 	d.str("os")
 	var s model.Service
 	for n := d.count("services", minServiceSize); n > 0; n-- {
-		if d.serviceFast(&s) {
-			continue
+		if !d.serviceFast(&s) {
+			d.str("services.protocol")
+			d.port("services.port")
+			d.str("services.state")
+			d.str("services.name")
+			d.str("services.product")
+			d.str("services.version")
+			d.time("services.since")
 		}
-		d.str("services.protocol")
-		d.port("services.port")
-		d.str("services.state")
-		d.str("services.name")
-		d.str("services.product")
-		d.str("services.version")
-		d.time("services.since")
+		if d.svcAddr {
+			d.str("services.address")
+		}
 	}
 	for _, f := range []string{"facts", "labels"} {
 		for n := d.count(f, minPairSize); n > 0; n-- {

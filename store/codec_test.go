@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func codecFullAsset() model.Asset {
 		LastScannedBy: "job-1",
 		Version:       math.MaxUint64,
 	}
-	a.Services = codecServices(20, t0)
+	a.Services = withServiceAddresses(codecServices(20, t0))
 	return a
 }
 
@@ -63,6 +64,18 @@ func codecServices(n int, since time.Time) []model.Service {
 			Name: nm.name, Product: nm.product, Version: nm.version, Since: since.Add(time.Duration(i) * time.Second)}
 	}
 	out[n-1].Protocol, out[n-1].State = sdk.UDP, "open|filtered"
+	return out
+}
+
+// withServiceAddresses gives every other service an address, as a
+// machine with two addresses has them (the rest from before schema 6).
+func withServiceAddresses(ss []model.Service) []model.Service {
+	out := slices.Clone(ss)
+	for i := range out {
+		if i%2 == 0 {
+			out[i].Address = fmt.Sprintf("198.18.0.%d", i+1)
+		}
+	}
 	return out
 }
 
@@ -192,7 +205,7 @@ func TestCodecAssetRoundTrip(t *testing.T) {
 	for name, a := range codecCases() {
 		t.Run(name, func(t *testing.T) {
 			b := appendAsset(nil, &a)
-			if b[0] != codecAssetV1 {
+			if b[0] != assetTag(codecAssetV1, &a) {
 				t.Fatalf("tag %#x", b[0])
 			}
 			var got model.Asset
@@ -245,7 +258,7 @@ func TestCodecVersionRoundTrip(t *testing.T) {
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {
 			b := appendVersion(nil, &v)
-			if b[0] != codecVersionV1 {
+			if b[0] != assetTag(codecVersionV1, &v.Asset) {
 				t.Fatalf("tag %#x", b[0])
 			}
 			var got model.Version
@@ -615,5 +628,37 @@ func TestSkipAssetEndsWhereAssetDoes(t *testing.T) {
 				t.Fatalf("peekHead: %+v %v", h, err)
 			}
 		})
+	}
+}
+
+// TestServiceAddressesKeepOldRecords: an asset whose services carry no
+// address encodes as it did before schema 6, tag and bytes, so what was
+// chained then still matches its digest; one that does takes the other
+// tag, and that tag without an address is refused (one encoding per
+// value).
+func TestServiceAddressesKeepOldRecords(t *testing.T) {
+	plain := model.Asset{ID: "a", Services: codecServices(3, time.Unix(100, 0))}
+	b := appendAsset(nil, &plain)
+	if b[0] != codecAssetV1 {
+		t.Fatalf("tag %#x for services without addresses", b[0])
+	}
+	addressed := plain
+	addressed.Services = withServiceAddresses(plain.Services)
+	c := appendAsset(nil, &addressed)
+	if c[0] != codecAssetV1+tagServiceAddresses {
+		t.Fatalf("tag %#x for services with addresses", c[0])
+	}
+	var got model.Asset
+	if err := decodeAsset(c, &got); err != nil || !reflect.DeepEqual(got.Services, codecNormalize(addressed).Services) {
+		t.Fatalf("decode: %v\n%+v", err, got.Services)
+	}
+	forged := append([]byte{codecAssetV1 + tagServiceAddresses}, b[1:]...)
+	if err := decodeAsset(forged, &got); err == nil {
+		t.Fatal("a record tagged with service addresses but holding none decoded")
+	}
+	// Every service of the tagged record ends with an address, the empty
+	// one too: dropping that byte leaves the record short.
+	if err := decodeAsset(c[:len(c)-1], &got); err == nil {
+		t.Fatal("a truncated record decoded")
 	}
 }

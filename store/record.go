@@ -129,7 +129,7 @@ func appendAssetRecordBody(dst []byte, a *model.Asset, h *head) ([]byte, int) {
 		}
 	}
 	dst = slices.Grow(dst, n)
-	dst = append(dst, codecAssetV2)
+	dst = append(dst, assetTag(codecAssetV2, a))
 	dst = appendAssetBody(dst, a)
 	bodyEnd := len(dst)
 	switch {
@@ -156,7 +156,7 @@ func appendAssetRecordBody(dst []byte, a *model.Asset, h *head) ([]byte, int) {
 // vol the encoded volatile fields of its snapshot (empty: those of a).
 func appendAssetRecordRaw(dst []byte, a *model.Asset, meta string, vol []byte) []byte {
 	dst = slices.Grow(dst, 2+assetSizeHint(a)+len(meta)+len(vol))
-	dst = append(dst, codecAssetV2)
+	dst = append(dst, assetTag(codecAssetV2, a))
 	dst = appendAssetBody(dst, a)
 	if len(vol) == 0 {
 		dst = append(dst, headSame)
@@ -226,7 +226,7 @@ type rawHead struct {
 // schema-1 record has no head) and checks its head without decoding it.
 // On error *a is left zero.
 func decodeAssetRecordRaw(b []byte, a *model.Asset) (rawHead, error) {
-	if len(b) > 0 && b[0] == codecAssetV1 {
+	if schema1Record(b) {
 		return rawHead{}, decodeAsset(b, a)
 	}
 	*a = model.Asset{}
@@ -243,10 +243,15 @@ func decodeAssetRecordRaw(b []byte, a *model.Asset) (rawHead, error) {
 	return h, nil
 }
 
+// schema1Record reports whether b is an asset record without a head.
+func schema1Record(b []byte) bool {
+	return len(b) > 0 && (b[0] == codecAssetV1 || b[0] == codecAssetV1+tagServiceAddresses)
+}
+
 // peekHead reads only the head of an asset record, moving over its body;
 // a record of schema 1 has none.
 func peekHead(b []byte) (rawHead, error) {
-	if len(b) > 0 && b[0] == codecAssetV1 {
+	if schema1Record(b) {
 		return rawHead{}, nil
 	}
 	d := decoder{record: "asset"}

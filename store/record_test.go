@@ -32,7 +32,7 @@ func TestCodecAssetRecordRoundTrip(t *testing.T) {
 		for hn, h := range codecHeads() {
 			t.Run(an+"/"+hn, func(t *testing.T) {
 				b := appendAssetRecord(nil, &a, h)
-				if b[0] != codecAssetV2 {
+				if b[0] != assetTag(codecAssetV2, &a) {
 					t.Fatalf("tag %#x", b[0])
 				}
 				var got model.Asset

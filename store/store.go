@@ -24,7 +24,8 @@ import (
 //	3  the active-deviation index (devindex.go)
 //	4  the index's values carry the state
 //	5  history and audit records are chained per tenant (chain.go)
-const SchemaVersion = 5
+//	6  services may carry the address they were seen on (tagServiceAddresses)
+const SchemaVersion = 6
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -211,6 +212,10 @@ func migrate(txn *badger.Txn, from int) error {
 		case 4:
 			// 4 -> 5: chains, built by checkSchema before this transaction
 			// (chainExisting).
+		case 5:
+			// 5 -> 6: records whose services carry addresses have tags of
+			// their own; older records are read as they are, and their
+			// services have no address until a scan sees them again.
 		default:
 			return fmt.Errorf("store: no migration from schema version %d", v)
 		}

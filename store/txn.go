@@ -135,6 +135,21 @@ func (t *Txn) AssetIDByIP(tenant string, ip netip.Addr) (string, error) {
 	return id, err
 }
 
+// ClaimAddress points the address index for ip at asset id, which now
+// holds it: an asset that takes back an address it held before (split
+// off the machine it had been merged into) is not indexed by writing it.
+//
+// The index is never pruned: an entry names the asset that took the
+// address last, which may have left it since (a provider's machine that
+// moved); readers check that the asset still holds it. A missing entry
+// therefore means that no asset ever held the address.
+func (t *Txn) ClaimAddress(tenant string, ip netip.Addr, id string) error {
+	if err := t.txn.Set(ipKey(tenant, ip.Unmap()), []byte(id)); err != nil {
+		return fmt.Errorf("index %s: %w", ip, err)
+	}
+	return nil
+}
+
 // PutAsset writes an asset whose change makes no new version, and indexes
 // the IP addresses that prev (the version it replaces, nil for a new
 // asset) did not have yet. prev must be the asset as read in this
