@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 		if seen != nil {
 			mu.Lock()
 			for _, id := range ids {
-				seen.add(id)
+				seen.note(id)
 			}
 			mu.Unlock()
 		}
@@ -489,21 +490,46 @@ func anyActive(ds []model.Deviation) bool {
 }
 
 // idSet is a set of asset ids. The ids AssetID makes are 16 hex digits,
-// which it keeps as the 8 bytes they spell: a run of a million hosts then
-// costs about 16 MB instead of 60 MB, and nothing for the garbage
-// collector to scan.
+// which it keeps as the 8 bytes they spell, with nothing for the garbage
+// collector to scan. The ids a run's batches found are only noted, by an
+// append to a slice; the first add sorts them once and answers from them
+// by binary search, and the ids added from then on (the absent hosts) go
+// into a map beside them. The batch workers then pay an append per host
+// instead of an insert at a random place of a million-entry map, which
+// beside Badger's writer cost them 7-10 % of their time; the search for
+// absent hosts pays a binary search instead of a map lookup, which
+// costs about the same.
 type idSet struct {
-	hex   map[uint64]struct{}
-	other map[string]struct{}
+	noted  []uint64 // sorted and without duplicates from sorted on
+	sorted bool
+	hex    map[uint64]struct{}
+	other  map[string]struct{}
 }
 
 func newIDSet(n int) *idSet {
-	return &idSet{hex: make(map[uint64]struct{}, n), other: map[string]struct{}{}}
+	return &idSet{noted: make([]uint64, 0, n), hex: map[uint64]struct{}{}, other: map[string]struct{}{}}
+}
+
+// note adds id without saying whether it was new.
+func (s *idSet) note(id string) {
+	if v, ok := hexID(id); ok && !s.sorted {
+		s.noted = append(s.noted, v)
+		return
+	}
+	s.add(id)
 }
 
 // add adds id and reports whether it was new.
 func (s *idSet) add(id string) bool {
 	if v, ok := hexID(id); ok {
+		if !s.sorted {
+			slices.Sort(s.noted)
+			s.noted = slices.Compact(s.noted)
+			s.sorted = true
+		}
+		if _, dup := slices.BinarySearch(s.noted, v); dup {
+			return false
+		}
 		if _, dup := s.hex[v]; dup {
 			return false
 		}

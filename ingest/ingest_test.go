@@ -255,6 +255,22 @@ func TestIDSetTellsIDsApart(t *testing.T) {
 			t.Errorf("%q not seen after it was added", id)
 		}
 	}
+	// Ids only noted (as the batches of a run note them) are seen too,
+	// duplicates or not, and so are ids noted after the first add.
+	s = newIDSet(0)
+	for _, id := range append(ids, ids...) {
+		s.note(id)
+	}
+	late := AssetID("t", netip.MustParseAddr("127.0.0.3"))
+	if !s.add(late) {
+		t.Errorf("%q seen before it was added", late)
+	}
+	s.note(AssetID("t", netip.MustParseAddr("127.0.0.4")))
+	for _, id := range append(ids, late, AssetID("t", netip.MustParseAddr("127.0.0.4"))) {
+		if s.add(id) {
+			t.Errorf("%q not seen after it was noted", id)
+		}
+	}
 }
 
 // A version's snapshot is the asset as that run left it, however many

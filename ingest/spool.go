@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/sollwert/sollwert/sdk"
 )
@@ -23,16 +25,36 @@ type Observations interface {
 	Each(n int, fn func(batch []*sdk.Observation) error) error
 }
 
-// dedup remembers, for each address, which observation reported it last.
-// Addresses are kept as their 16 bytes, without the pointer a netip.Addr
-// holds for its zone: a map of a million of them is smaller and costs the
-// garbage collector nothing to scan. The rare address with a zone keeps
-// its own map.
+// dedup finds, for each address, the observation that reported it last.
+// While a run streams in, it only appends each address with the
+// observation's number to a slice: a million hosts cost a million
+// appends instead of a million inserts at random places of a hash map
+// (most of what taking in an observation cost). Before the observations
+// are read back, seal sorts the slice once (a source that reports in
+// address order hands it over sorted already), keeps each address once
+// and sets aside the numbers of the reports a later one replaced, which
+// are few or none. Addresses are kept as their 16 bytes, without the
+// pointer a netip.Addr holds for its zone, so the slice costs the garbage
+// collector nothing to scan; the rare address with a zone keeps its own
+// map.
 type dedup struct {
-	last    map[[16]byte]uint32
-	zoned   map[netip.Addr]uint32
-	count   uint32
-	skipped int
+	// ips holds one entry per report until seal, then one per address
+	// (its last report), sorted; the entries from sorted on were added
+	// since.
+	ips    []ipReport
+	sorted int
+	// replaced holds the reports a later one of the same address
+	// replaced.
+	replaced map[uint32]struct{}
+	zoned    map[netip.Addr]uint32
+	count    uint32
+	skipped  int
+}
+
+// ipReport says that observation i reported the address hi<<64 | lo.
+type ipReport struct {
+	hi, lo uint64
+	i      uint32
 }
 
 func (d *dedup) add(o *sdk.Observation) {
@@ -41,12 +63,13 @@ func (d *dedup) add(o *sdk.Observation) {
 			if d.zoned == nil {
 				d.zoned = make(map[netip.Addr]uint32)
 			}
+			if prev, ok := d.zoned[ip]; ok {
+				d.replace(prev)
+			}
 			d.zoned[ip] = d.count
 		} else {
-			if d.last == nil {
-				d.last = make(map[[16]byte]uint32)
-			}
-			d.last[ip.As16()] = d.count
+			b := ip.As16()
+			d.ips = append(d.ips, ipReport{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), i: d.count})
 		}
 	} else {
 		d.skipped++
@@ -54,19 +77,57 @@ func (d *dedup) add(o *sdk.Observation) {
 	d.count++
 }
 
-// hosts counts the distinct addresses.
-func (d *dedup) hosts() int { return len(d.last) + len(d.zoned) }
+func (d *dedup) replace(i uint32) {
+	if d.replaced == nil {
+		d.replaced = make(map[uint32]struct{})
+	}
+	d.replaced[i] = struct{}{}
+}
 
-// current reports whether observation i is the one to apply.
+// seal sorts what was added since the last seal into the addresses seen
+// before, keeping the last report of each.
+func (d *dedup) seal() {
+	if d.sorted == len(d.ips) {
+		return
+	}
+	// Reports of one address sort by their number, so the last report of
+	// an address is the last of its run.
+	slices.SortFunc(d.ips, func(a, b ipReport) int {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.lo, b.lo); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := d.ips[:0]
+	for _, r := range d.ips {
+		if n := len(out); n > 0 && out[n-1].hi == r.hi && out[n-1].lo == r.lo {
+			d.replace(out[n-1].i)
+			out[n-1] = r
+			continue
+		}
+		out = append(out, r)
+	}
+	d.ips, d.sorted = out, len(out)
+}
+
+// hosts counts the distinct addresses.
+func (d *dedup) hosts() int {
+	d.seal()
+	return len(d.ips) + len(d.zoned)
+}
+
+// current reports whether observation i, as it was added, is the one to
+// apply.
 func (d *dedup) current(i uint32, o *sdk.Observation) bool {
-	ip, ok := o.IP()
-	if !ok {
+	d.seal()
+	if _, ok := o.IP(); !ok {
 		return false
 	}
-	if ip.Zone() != "" {
-		return d.zoned[ip] == i
-	}
-	return d.last[ip.As16()] == i
+	_, replaced := d.replaced[i]
+	return !replaced
 }
 
 // Slice serves observations held in memory.

@@ -75,6 +75,56 @@ func TestSpoolReturnsWhatWasAddedOncePerHost(t *testing.T) {
 	}
 }
 
+// The last report of an address wins however the reports are ordered,
+// also when more arrive after the spool was first counted or read.
+func TestSpoolKeepsTheLastReportOfUnorderedAddresses(t *testing.T) {
+	s, err := NewSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	report := func(i int, os string) sdk.Observation {
+		o := spoolObs(i)
+		o.OS = os
+		return o
+	}
+	var first []sdk.Observation
+	for _, i := range []int{7, 3, 900, 3, 12, 7, 0} {
+		first = append(first, report(i, fmt.Sprintf("first %d", len(first))))
+	}
+	zoned := sdk.Observation{Addresses: []sdk.Address{{Addr: "fe80::1%eth0", Type: "ipv6"}}, OS: "zoned 1"}
+	if err := s.Add(append(first, zoned)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Hosts() != 6 {
+		t.Fatalf("hosts %d after the first reports, want 6", s.Hosts())
+	}
+	zoned.OS = "zoned 2"
+	if err := s.Add([]sdk.Observation{report(12, "second"), report(5, "second"), zoned}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Hosts() != 7 || s.Observations() != 11 {
+		t.Fatalf("hosts %d, observations %d", s.Hosts(), s.Observations())
+	}
+	want := map[string]string{"198.18.0.7": "first 5", "198.18.0.3": "first 3", "198.18.3.132": "first 2",
+		"198.18.0.12": "second", "198.18.0.0": "first 6", "198.18.0.5": "second", "fe80::1%eth0": "zoned 2"}
+	got := map[string]string{}
+	if err := s.Each(3, func(b []*sdk.Observation) error {
+		for _, o := range b {
+			if _, dup := got[o.Addresses[0].Addr]; dup {
+				t.Fatalf("%s handed out twice", o.Addresses[0].Addr)
+			}
+			got[o.Addresses[0].Addr] = o.OS
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
+
 func TestDecodeObservationRejectsDamage(t *testing.T) {
 	o := spoolObs(1)
 	good := appendObservation(nil, &o)
