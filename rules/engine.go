@@ -160,17 +160,69 @@ func (e *Engine) Evaluate(a *model.Asset, now time.Time, out []model.Finding) []
 	if !ip.IsValid() {
 		return out
 	}
-	var buf [16]int32
-	for _, ri := range idx.lookup(ip, buf[:0]) {
-		from := len(out)
-		out = e.rules[ri].evaluate(a, now, e.intervals, out)
-		if d := e.rules[ri].Damping; d != (model.Damping{}) {
-			for i := from; i < len(out); i++ {
-				out[i].Damping = d
+	var buf, more [16]int32
+	selected := idx.lookup(ip, buf[:0])
+	at := portAddresses(a, ip)
+	for _, ri := range selected {
+		out = e.evaluateRule(ri, a, now, at, false, out)
+	}
+	if at == nil {
+		return out
+	}
+	// A rule that selects another address of the machine judges the ports
+	// open there, and only those.
+	extra := more[:0]
+	for _, addr := range at {
+		if addr == ip {
+			continue
+		}
+		for _, ri := range idx.lookup(addr, nil) {
+			if !slices.Contains(selected, ri) && !slices.Contains(extra, ri) {
+				extra = append(extra, ri)
 			}
 		}
 	}
+	for _, ri := range extra {
+		out = e.evaluateRule(ri, a, now, at, true, out)
+	}
 	return out
+}
+
+func (e *Engine) evaluateRule(ri int32, a *model.Asset, now time.Time, at []netip.Addr, portsOnly bool, out []model.Finding) []model.Finding {
+	from := len(out)
+	out = e.rules[ri].evaluate(a, now, e.intervals, at, portsOnly, out)
+	if d := e.rules[ri].Damping; d != (model.Damping{}) {
+		for i := from; i < len(out); i++ {
+			out[i].Damping = d
+		}
+	}
+	return out
+}
+
+// portAddresses returns, for a machine with ports open on more than its
+// primary address ip, the address of each of a's services (ip for one
+// without an address); nil when every port is the primary address's,
+// the usual case, in which every rule that selects the asset judges all
+// of them.
+func portAddresses(a *model.Asset, ip netip.Addr) []netip.Addr {
+	var buf [48]byte
+	primary := string(ip.AppendTo(buf[:0]))
+	if !slices.ContainsFunc(a.Services, func(s model.Service) bool { return s.Address != "" && s.Address != primary }) {
+		return nil
+	}
+	at := make([]netip.Addr, len(a.Services))
+	for i := range a.Services {
+		at[i] = ip
+		if p, err := netip.ParseAddr(a.Services[i].Address); err == nil {
+			at[i] = p.Unmap()
+		}
+	}
+	return at
+}
+
+// judges reports whether the rule judges a port open on addr.
+func (c *compiled) judges(addr netip.Addr) bool {
+	return slices.ContainsFunc(c.CIDRs, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
 // managedBy reports whether one of the providers named knows a.
@@ -236,9 +288,20 @@ func groupPortsOf(a *model.Asset, proto sdk.Protocol) *groupPorts {
 	return g
 }
 
-func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]time.Duration, out []model.Finding) []model.Finding {
+// evaluate appends the rule's findings for a. at holds the address of
+// each of a's services when they are open on several (portAddresses):
+// the rule then judges those on the addresses it selects. portsOnly is
+// set for a rule that selects another address of a than its primary one:
+// it judges only which ports are open there.
+func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]time.Duration, at []netip.Addr, portsOnly bool, out []model.Finding) []model.Finding {
 	if a.Status == model.StatusMerged {
 		return out // its machine is judged as the asset it went into
+	}
+	if portsOnly {
+		if a.Status == sdk.StatusUp {
+			out = c.unexpectedPorts(a, at, out)
+		}
+		return out
 	}
 	if c.Unmanaged != "" && a.Status == sdk.StatusUp {
 		if seenBy, ok := unmanaged(a, c.ManagedBy); ok {
@@ -258,37 +321,7 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 		}
 	}
 	if a.Status == sdk.StatusUp {
-		var groups [len(protocols)]*groupPorts // the provider's word, where the rule asks for it
-		for pi, proto := range protocols {
-			if c.FromGroups[proto] {
-				groups[pi] = groupPortsOf(a, proto)
-			}
-		}
-		for i := range a.Services {
-			s := &a.Services[i]
-			pi := protoIndex(s.Protocol)
-			if pi < 0 {
-				continue
-			}
-			if i > 0 && a.Services[i-1].Port == s.Port && a.Services[i-1].Protocol == s.Protocol {
-				continue // open on a second address of the machine: one deviation per port
-			}
-			if g := groups[pi]; g != nil {
-				if !g.ranges.Contains(s.Port) {
-					out = append(out, model.Finding{
-						Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
-						Protocol: s.Protocol, Port: s.Port, Service: s.Name, Want: g.want,
-					})
-				}
-				continue
-			}
-			if allowed := &c.allowed[pi]; allowed.set && !allowed.ranges.Contains(s.Port) {
-				out = append(out, model.Finding{
-					Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
-					Protocol: s.Protocol, Port: s.Port, Service: s.Name,
-				})
-			}
-		}
+		out = c.unexpectedPorts(a, at, out)
 		for pi := range c.required {
 			req := &c.required[pi]
 			if !req.set {
@@ -299,7 +332,7 @@ func (c *compiled) evaluate(a *model.Asset, now time.Time, intervals map[string]
 			for _, r := range req.ranges {
 				for port := uint32(r.First); port <= uint32(r.Last); port++ {
 					p := uint16(port)
-					if scanned.Contains(p) && !hasOpen(a.Services, proto, p) {
+					if scanned.Contains(p) && !c.hasOpen(a.Services, at, proto, p) {
 						out = append(out, model.Finding{
 							Rule: c.Name, Kind: model.KindMissingPort, Severity: c.Severity,
 							Protocol: proto, Port: p,
@@ -364,11 +397,53 @@ func (c *compiled) interfacesDown(a *model.Asset, out []model.Finding) []model.F
 	return out
 }
 
-func hasOpen(services []model.Service, proto sdk.Protocol, port uint16) bool {
+// hasOpen reports whether port is open on an address the rule judges.
+func (c *compiled) hasOpen(services []model.Service, at []netip.Addr, proto sdk.Protocol, port uint16) bool {
 	for i := range services {
-		if services[i].Port == port && services[i].Protocol == proto {
+		if services[i].Port == port && services[i].Protocol == proto && (at == nil || c.judges(at[i])) {
 			return true
 		}
 	}
 	return false
+}
+
+// unexpectedPorts appends a finding for each port open on an address the
+// rule judges that its allowed ports (or the security groups, where it
+// asks for them) do not allow: one per port, however many addresses of
+// the machine have it open.
+func (c *compiled) unexpectedPorts(a *model.Asset, at []netip.Addr, out []model.Finding) []model.Finding {
+	var groups [len(protocols)]*groupPorts // the provider's word, where the rule asks for it
+	for pi, proto := range protocols {
+		if c.FromGroups[proto] {
+			groups[pi] = groupPortsOf(a, proto)
+		}
+	}
+	var last *model.Service
+	for i := range a.Services {
+		s := &a.Services[i]
+		pi := protoIndex(s.Protocol)
+		if pi < 0 || (at != nil && !c.judges(at[i])) {
+			continue
+		}
+		if last != nil && last.Port == s.Port && last.Protocol == s.Protocol {
+			continue // open on a second address: one deviation per port
+		}
+		last = s
+		if g := groups[pi]; g != nil {
+			if !g.ranges.Contains(s.Port) {
+				out = append(out, model.Finding{
+					Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
+					Protocol: s.Protocol, Port: s.Port, Service: s.Name, Want: g.want,
+				})
+			}
+			continue
+		}
+		if allowed := &c.allowed[pi]; allowed.set && !allowed.ranges.Contains(s.Port) {
+			out = append(out, model.Finding{
+				Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
+				Protocol: s.Protocol, Port: s.Port, Service: s.Name,
+			})
+		}
+	}
+	return out
 }

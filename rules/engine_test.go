@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,62 @@ func TestPortsFromSecurityGroups(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestEachAddressByItsOwnRules: a machine with a public and a private
+// address has each address's ports judged by the rules that select that
+// address; the rules of its primary address judge the rest of it.
+func TestEachAddressByItsOwnRules(t *testing.T) {
+	e, err := Compile([]Rule{
+		{Name: "public", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}, UnknownHosts: model.SeverityWarning,
+			Allowed: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: ports("443")}, Required: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: ports("443")}},
+		{Name: "private", CIDRs: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/24")}, UnknownHosts: model.SeverityWarning,
+			Allowed: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: ports("22,5432")}, Required: map[sdk.Protocol]sdk.PortRanges{sdk.TCP: ports("22")}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	machine := func(open ...string) *model.Asset {
+		a := asset("198.18.0.10")
+		a.Unknown = true
+		a.Addresses = append(a.Addresses, sdk.Address{Addr: "198.19.0.10", Type: "ipv4"})
+		for _, o := range open {
+			addr, port, _ := strings.Cut(o, ":")
+			p, _ := strconv.Atoi(port)
+			a.Services = append(a.Services, model.Service{Protocol: sdk.TCP, Port: uint16(p), State: "open", Address: addr})
+		}
+		slices.SortFunc(a.Services, func(x, y model.Service) int {
+			if x.Port != y.Port {
+				return int(x.Port) - int(y.Port)
+			}
+			return strings.Compare(x.Address, y.Address)
+		})
+		return a
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		asset *model.Asset
+		want  string
+	}{
+		{"each address serves what its rule allows", machine("198.18.0.10:443", "198.19.0.10:22", "198.19.0.10:5432"), "public:unknown_host:warning"},
+		{"the database on the public address", machine("198.18.0.10:443", "198.18.0.10:5432", "198.19.0.10:22"),
+			"public:unexpected_port:warning:tcp/5432 public:unknown_host:warning"},
+		{"https only on the private address", machine("198.19.0.10:443", "198.19.0.10:22"),
+			"public:missing_port:warning:tcp/443 public:unknown_host:warning private:unexpected_port:warning:tcp/443"},
+		{"ports without an address are the primary's", func() *model.Asset {
+			a := machine("198.19.0.10:22")
+			a.Services = append([]model.Service{{Protocol: sdk.TCP, Port: 21, State: "open"}}, a.Services...)
+			return a
+		}(), "public:unexpected_port:warning:tcp/21 public:missing_port:warning:tcp/443 public:unknown_host:warning"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := describe(e.Evaluate(c.asset, now, nil)); got != c.want {
+				t.Fatalf("got  %q\nwant %q", got, c.want)
 			}
 		})
 	}
