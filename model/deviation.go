@@ -103,6 +103,9 @@ type Finding struct {
 	Port     uint16       `json:"port,omitempty"`
 	// Service is the name of the service on Port, if known.
 	Service string `json:"service,omitempty"`
+	// Address is the address Port is open on, when the machine has ports
+	// open on several.
+	Address string `json:"address,omitempty"`
 	// Job and Since describe stale data: the job that last scanned the
 	// host, and when. Limit is the stale limit.
 	Job   string        `json:"job,omitempty"`
@@ -122,8 +125,11 @@ func (f Finding) Detail(host string) string {
 	switch f.Kind {
 	case KindUnexpectedPort:
 		svc := ""
+		if f.Address != "" {
+			svc = " on " + f.Address
+		}
 		if f.Service != "" {
-			svc = " (" + f.Service + ")"
+			svc += " (" + f.Service + ")"
 		}
 		if f.Want != "" {
 			return fmt.Sprintf("%s/%d is open%s but %s (rule %q)", f.Protocol, f.Port, svc, f.Want, f.Rule)

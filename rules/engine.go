@@ -429,11 +429,15 @@ func (c *compiled) unexpectedPorts(a *model.Asset, at []netip.Addr, out []model.
 			continue // open on a second address: one deviation per port
 		}
 		last = s
+		var addr string
+		if at != nil {
+			addr = s.Address // several addresses: say which
+		}
 		if g := groups[pi]; g != nil {
 			if !g.ranges.Contains(s.Port) {
 				out = append(out, model.Finding{
 					Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
-					Protocol: s.Protocol, Port: s.Port, Service: s.Name, Want: g.want,
+					Protocol: s.Protocol, Port: s.Port, Service: s.Name, Address: addr, Want: g.want,
 				})
 			}
 			continue
@@ -441,7 +445,7 @@ func (c *compiled) unexpectedPorts(a *model.Asset, at []netip.Addr, out []model.
 		if allowed := &c.allowed[pi]; allowed.set && !allowed.ranges.Contains(s.Port) {
 			out = append(out, model.Finding{
 				Rule: c.Name, Kind: model.KindUnexpectedPort, Severity: c.Severity,
-				Protocol: s.Protocol, Port: s.Port, Service: s.Name,
+				Protocol: s.Protocol, Port: s.Port, Service: s.Name, Address: addr,
 			})
 		}
 	}

@@ -285,4 +285,8 @@ func TestEachAddressByItsOwnRules(t *testing.T) {
 			}
 		})
 	}
+	fs := e.Evaluate(machine("198.18.0.10:443", "198.19.0.10:22", "198.19.0.10:8080"), now, nil)
+	if d := fs[len(fs)-1].Detail("198.18.0.10"); d != `tcp/8080 is open on 198.19.0.10 but not allowed by "private"` {
+		t.Fatalf("detail %q", d)
+	}
 }
