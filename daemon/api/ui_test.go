@@ -69,7 +69,7 @@ func TestWebViewEscapesWhatSourcesSay(t *testing.T) {
 	err := st.Update(context.Background(), func(tx *store.Txn) error {
 		a := &model.Asset{ID: "evil", Tenant: model.DefaultTenant, Status: "up", Hostnames: []string{evil},
 			Addresses: []sdk.Address{{Addr: "127.0.0.9", Type: "ipv4"}}, Facts: map[string]string{"sys_descr": `<img src=x onerror=alert(1)>`},
-			Services: []model.Service{{Protocol: "tcp", Port: 80, State: "open", Product: evil}}}
+			Services: []model.Service{{Protocol: "tcp", Port: 80, State: "open", Product: evil, Address: "127.0.0.9"}}}
 		if err := tx.PutAsset(a, nil); err != nil {
 			return err
 		}
@@ -87,6 +87,9 @@ func TestWebViewEscapesWhatSourcesSay(t *testing.T) {
 		if !strings.Contains(body, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
 			t.Errorf("%s does not show the name as text:\n%s", path, body)
 		}
+	}
+	if _, body := getPage(t, srv.URL, "/ui/assets/evil"); !strings.Contains(body, "<td>127.0.0.9</td><td>tcp/80</td>") {
+		t.Errorf("the asset page does not say which address a port is open on:\n%s", body)
 	}
 }
 
