@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,10 +52,8 @@ func TestSecurityGroupsAreTheSoll(t *testing.T) {
 	requireNmap(t)
 	e := newEnv(t)
 	plugins := filepath.Join(e.dir, "plugins")
-	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "sollwert-plugin-digitalocean"), ".")
-	build.Dir = "../../plugins/digitalocean"
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the digitalocean plugin: %v\n%s", err, out)
+	if err := buildProviderPlugin(plugins, "digitalocean"); err != nil {
+		t.Fatal(err)
 	}
 	api := fakeDigitalOcean(t)
 	t.Setenv("DO_TOKEN", "do-token")

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -111,15 +110,7 @@ func TestManagedUnmanagedMissing(t *testing.T) {
 	e := newEnv(t)
 	plugins := filepath.Join(e.dir, "plugins")
 	built := make(chan error, 1)
-	go func() { // while the namespace is made
-		build := exec.Command("go", "build", "-o", filepath.Join(plugins, "sollwert-plugin-digitalocean"), ".")
-		build.Dir = "../../plugins/digitalocean"
-		out, err := build.CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("build the digitalocean plugin: %v\n%s", err, out)
-		}
-		built <- err
-	}()
+	go func() { built <- buildProviderPlugin(plugins, "digitalocean") }() // while the namespace is made
 
 	n := testnet.New(t, managedSubnet)
 	n.Route(t, netip.MustParsePrefix(managedScope))

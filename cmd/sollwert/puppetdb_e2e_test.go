@@ -46,7 +46,7 @@ func TestPuppetDBAndNmapSeeOneMachine(t *testing.T) {
 	testnet.Require(t)
 	plugins := t.TempDir()
 	built := make(chan error, 1)
-	go func() { built <- buildPuppetDBPlugin(plugins) }() // while PuppetDB starts
+	go func() { built <- buildProviderPlugin(plugins, "puppetdb") }() // while PuppetDB starts
 	pdb := testpuppetdb.Start(t)
 	if err := <-built; err != nil {
 		t.Fatal(err)
@@ -188,13 +188,13 @@ func machineFacts(ip, mac string) map[string]any {
 	}
 }
 
-// buildPuppetDBPlugin builds plugins/puppetdb, a module of its own, into
-// dir as the daemon's plugin_dir expects it.
-func buildPuppetDBPlugin(dir string) error {
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "sollwert-plugin-puppetdb"), ".")
-	cmd.Dir = "../../plugins/puppetdb"
+// buildProviderPlugin builds plugins/NAME, a module of its own, into dir
+// as the daemon's plugin_dir expects it.
+func buildProviderPlugin(dir, name string) error {
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "sollwert-plugin-"+name), ".")
+	cmd.Dir = "../../plugins/" + name
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the puppetdb plugin: %v\n%s", err, b)
+		return fmt.Errorf("build the %s plugin: %v\n%s", name, err, b)
 	}
 	return nil
 }
