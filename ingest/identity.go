@@ -127,14 +127,16 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 // ownerOf is the asset the address index names for ip, following a
 // merged asset to the one it went into; nil when none holds it, and then
 // stale tells whether one did (an address a provider no longer reports
-// has left its machine, and the index still names that).
+// has left its machine).
 func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (owner *model.Asset, stale bool, err error) {
-	id, err := t.AssetIDByIP(tenant, ip)
-	if errors.Is(err, store.ErrNotFound) {
+	id, left, err := t.AddressHolder(tenant, ip)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return nil, false, nil
-	}
-	if err != nil {
+	case err != nil:
 		return nil, false, err
+	case left:
+		return nil, true, nil
 	}
 	a, err := t.Asset(tenant, id)
 	if err != nil {

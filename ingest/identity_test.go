@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sort"
 	"strings"
@@ -320,6 +321,12 @@ func TestSplitOffWhenTheMachineLeaves(t *testing.T) {
 	}
 	if h := f.history(web1.ID); !historyHas(h, "address::198.18.0.5>") || !historyHas(h, "service:tcp/22:open>left with 198.18.0.5") {
 		t.Fatalf("web1's history does not record the address leaving: %+v", h[len(h)-1])
+	}
+	if err := f.st.View(context.Background(), func(t *store.Txn) error {
+		_, err := t.AssetIDByIP(model.DefaultTenant, netip.MustParseAddr("198.18.0.5"))
+		return err
+	}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the address index still names an asset for .5: %v", err)
 	}
 	// A scan that finds nothing at .5 does not mark web1 down.
 	scan("198.18.0.5")

@@ -123,26 +123,45 @@ func (t *Txn) readAsset(tenant, id string) (*model.Asset, rawHead, error) {
 
 // AssetIDByIP looks up the asset that holds ip.
 func (t *Txn) AssetIDByIP(tenant string, ip netip.Addr) (string, error) {
-	item, err := t.txn.Get(ipKey(tenant, ip))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	id, left, err := t.AddressHolder(tenant, ip)
+	if err == nil && left {
 		return "", ErrNotFound
 	}
-	if err != nil {
-		return "", fmt.Errorf("address index %s: %w", ip, err)
-	}
-	var id string
-	err = item.Value(func(v []byte) error { id = string(v); return nil })
 	return id, err
+}
+
+// leftMark starts an address index entry whose asset has left the
+// address (a provider's machine that moved): the entry stays, naming
+// that asset, so that a missing entry keeps meaning that no asset ever
+// held the address (ingest counts on it to name a new host's asset
+// without reading whether one exists).
+const leftMark = 0
+
+// AddressHolder looks up the asset the address index names for ip, and
+// whether that asset has left the address since. ErrNotFound: no asset
+// ever held it.
+func (t *Txn) AddressHolder(tenant string, ip netip.Addr) (id string, left bool, err error) {
+	item, err := t.txn.Get(ipKey(tenant, ip))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", false, ErrNotFound
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("address index %s: %w", ip, err)
+	}
+	err = item.Value(func(v []byte) error {
+		if len(v) > 0 && v[0] == leftMark {
+			id, left = string(v[1:]), true
+		} else {
+			id = string(v)
+		}
+		return nil
+	})
+	return id, left, err
 }
 
 // ClaimAddress points the address index for ip at asset id, which now
 // holds it: an asset that takes back an address it held before (split
 // off the machine it had been merged into) is not indexed by writing it.
-//
-// The index is never pruned: an entry names the asset that took the
-// address last, which may have left it since (a provider's machine that
-// moved); readers check that the asset still holds it. A missing entry
-// therefore means that no asset ever held the address.
 func (t *Txn) ClaimAddress(tenant string, ip netip.Addr, id string) error {
 	if err := t.txn.Set(ipKey(tenant, ip.Unmap()), []byte(id)); err != nil {
 		return fmt.Errorf("index %s: %w", ip, err)
@@ -277,7 +296,38 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}
+	if prev != nil && !slices.Equal(prev.Addresses, a.Addresses) {
+		if err := t.markLeft(a, prev); err != nil {
+			return err
+		}
+	}
 	return t.indexIdentity(a, prev)
+}
+
+// markLeft marks the address index entries of the IP addresses that prev
+// had and a has left, where they still name a.
+func (t *Txn) markLeft(a, prev *model.Asset) error {
+	for _, ad := range prev.Addresses {
+		if slices.ContainsFunc(a.Addresses, func(n sdk.Address) bool { return n.Addr == ad.Addr }) {
+			continue
+		}
+		ip, err := netip.ParseAddr(ad.Addr)
+		if err != nil {
+			continue
+		}
+		ip = ip.Unmap()
+		id, left, err := t.AddressHolder(a.Tenant, ip)
+		if errors.Is(err, ErrNotFound) || (err == nil && (left || id != a.ID)) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := t.txn.Set(ipKey(a.Tenant, ip), append([]byte{leftMark}, a.ID...)); err != nil {
+			return fmt.Errorf("index %s: %w", ip, err)
+		}
+	}
+	return nil
 }
 
 // indexIdentity indexes the identity keys a holds that prev did not.
@@ -357,7 +407,12 @@ func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string)
 	last := lastAddr(p)
 	prefix := ipPrefix(tenant)
 	end := append(ipKey(tenant, last), 0)
-	return t.forEach(prefix, ipKey(tenant, first), end, false, true, func(_, v []byte) error { return fn(string(v)) })
+	return t.forEach(prefix, ipKey(tenant, first), end, false, true, func(_, v []byte) error {
+		if len(v) > 0 && v[0] == leftMark {
+			return nil
+		}
+		return fn(string(v))
+	})
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

@@ -310,6 +310,9 @@ expect "cloud" {
 	if a := asset(splitIP); a.ID != droplet.ID || a.Facts["addresses:digitalocean"] != splitIP || len(a.Services) != 0 {
 		t.Fatalf("droplet 103 after the move: %s", dump(a))
 	}
+	if code := e.get("/v1/assets/"+unmanagedIP, nil); code != http.StatusNotFound {
+		t.Fatalf("GET /v1/assets/%s after droplet 103 left it: HTTP %d, want 404", unmanagedIP, code)
+	}
 	run("scan", 3)
 	split := asset(unmanagedIP)
 	if split.ID == droplet.ID || split.Facts[model.FactInstancePrefix+"digitalocean"] != "" || len(split.Services) != 1 {
