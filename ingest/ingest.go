@@ -155,9 +155,6 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 			if err != nil {
 				return part, err
 			}
-			if !holdsAny(prev, scope.Prefixes) {
-				continue // the index still named it for an address it has left
-			}
 			var next model.Asset
 			var changes []model.Change
 			if prev.Status == sdk.StatusUp && !a.gone(prev, earlier) {
@@ -185,22 +182,6 @@ func (a *Applier) ApplyFrom(ctx context.Context, run *model.Run, obs Observation
 	}
 	a.notify(sum)
 	return sum, nil
-}
-
-// holdsAny reports whether a holds an IP address inside one of prefixes.
-func holdsAny(a *model.Asset, prefixes []netip.Prefix) bool {
-	for _, ad := range a.Addresses {
-		ip, err := netip.ParseAddr(ad.Addr)
-		if err != nil || ad.Type == "mac" {
-			continue
-		}
-		for _, p := range prefixes {
-			if p.Contains(ip.Unmap()) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // missingAfter is how many scans must miss a as its rules count.
