@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,9 @@ func HostVars(a *model.Asset) map[string]any {
 		}
 		if s.Version != "" {
 			p["version"] = s.Version
+		}
+		if s.Address != "" {
+			p["address"] = s.Address
 		}
 		ports = append(ports, p)
 	}
@@ -227,7 +231,11 @@ func Prometheus(assets []model.Asset, sel Selector) []TargetGroup {
 			}
 			l["__meta_sollwert_service"] = s.Name
 			l["__meta_sollwert_port"] = strconv.Itoa(int(s.Port))
-			out = append(out, TargetGroup{Targets: []string{netip.AddrPortFrom(ip, s.Port).String()}, Labels: l})
+			at := ip // the address the port is open on: a machine's exporter may listen on one of several
+			if p, err := netip.ParseAddr(s.Address); err == nil {
+				at = p.Unmap()
+			}
+			out = append(out, TargetGroup{Targets: []string{netip.AddrPortFrom(at, s.Port).String()}, Labels: l})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Targets[0] < out[j].Targets[0] })
@@ -259,23 +267,53 @@ func ParseSelector(service, port, protocol string) (Selector, error) {
 
 // NmapHosts writes assets as nmap would have reported them, so that two
 // states of the store compare with scandiff as two scans do: status,
-// addresses, host names, and the open ports with their services.
+// addresses, host names, and the open ports with their services. A
+// machine with ports open on several of its addresses is written as nmap
+// sees it, one host per address with that address's ports; the first
+// keeps the MACs and names.
 func NmapHosts(assets []model.Asset) []nmapxml.Host {
 	out := make([]nmapxml.Host, 0, len(assets))
 	for i := range assets {
 		a := &assets[i]
-		h := nmapxml.Host{Status: nmapxml.Status{State: a.Status}}
+		primary := a.IP().String()
+		if !slices.ContainsFunc(a.Services, func(s model.Service) bool { return s.Address != "" && s.Address != primary }) {
+			out = append(out, nmapHost(a, a.Addresses, a.Hostnames, func(*model.Service) bool { return true }))
+			continue
+		}
 		for _, ad := range a.Addresses {
-			h.Addresses = append(h.Addresses, nmapxml.Address{Addr: ad.Addr, AddrType: ad.Type, Vendor: ad.Vendor})
+			if ad.Type == "mac" {
+				continue
+			}
+			addrs, names := []sdk.Address{ad}, []string(nil)
+			if ad.Addr == primary {
+				names = a.Hostnames
+				for _, m := range a.Addresses {
+					if m.Type == "mac" {
+						addrs = append(addrs, m)
+					}
+				}
+			}
+			out = append(out, nmapHost(a, addrs, names, func(s *model.Service) bool {
+				return s.Address == ad.Addr || (s.Address == "" && ad.Addr == primary)
+			}))
 		}
-		for _, n := range a.Hostnames {
-			h.Hostnames = append(h.Hostnames, nmapxml.Hostname{Name: n, Type: "user"})
-		}
-		for _, s := range a.Services {
+	}
+	return out
+}
+
+func nmapHost(a *model.Asset, addrs []sdk.Address, names []string, ports func(*model.Service) bool) nmapxml.Host {
+	h := nmapxml.Host{Status: nmapxml.Status{State: a.Status}}
+	for _, ad := range addrs {
+		h.Addresses = append(h.Addresses, nmapxml.Address{Addr: ad.Addr, AddrType: ad.Type, Vendor: ad.Vendor})
+	}
+	for _, n := range names {
+		h.Hostnames = append(h.Hostnames, nmapxml.Hostname{Name: n, Type: "user"})
+	}
+	for i := range a.Services {
+		if s := &a.Services[i]; ports(s) {
 			h.Ports = append(h.Ports, nmapxml.Port{Protocol: string(s.Protocol), ID: s.Port, State: nmapxml.PortState{State: s.State},
 				Service: nmapxml.Service{Name: s.Name, Product: s.Product, Version: s.Version}})
 		}
-		out = append(out, h)
 	}
-	return out
+	return h
 }

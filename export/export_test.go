@@ -2,8 +2,11 @@ package export
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,40 @@ func assets() []model.Asset {
 		{ID: "a2", Tenant: "default", Status: "up", Sources: []string{"nmap"}, LastSeen: seen,
 			Addresses: []sdk.Address{{Addr: "198.18.0.20", Type: "ipv4"}},
 			Services:  []model.Service{{Protocol: "tcp", Port: 443, State: "open", Name: "https"}}},
+		// A machine with a public and a private address, its exporter on
+		// the private one.
+		{ID: "a3", Tenant: "default", Status: "up", Sources: []string{"nmap", "aws"}, Hostnames: []string{"app-3"}, LastSeen: seen,
+			Addresses: []sdk.Address{{Addr: "198.18.0.30", Type: "ipv4"}, {Addr: "198.19.0.30", Type: "ipv4"}, {Addr: "02:00:5e:00:53:1e", Type: "mac"}},
+			Services: []model.Service{{Protocol: "tcp", Port: 443, State: "open", Name: "https", Address: "198.18.0.30"},
+				{Protocol: "tcp", Port: 9100, State: "open", Address: "198.19.0.30"}}},
+	}
+}
+
+// TestNmapHostsPerAddress: a machine with ports on two addresses is two
+// hosts to scandiff, as two nmap scans of its addresses would be.
+func TestNmapHostsPerAddress(t *testing.T) {
+	var got []string
+	for _, h := range NmapHosts(assets()) {
+		line := ""
+		for _, a := range h.Addresses {
+			line += a.Addr + " "
+		}
+		for _, n := range h.Hostnames {
+			line += n.Name + " "
+		}
+		for _, p := range h.Ports {
+			line += fmt.Sprintf("%s/%d ", p.Protocol, p.ID)
+		}
+		got = append(got, strings.TrimSpace(line))
+	}
+	want := []string{
+		"198.18.0.10 02:00:5e:00:53:0a web-1 tcp/22 tcp/9100",
+		"198.18.0.20 tcp/443",
+		"198.18.0.30 02:00:5e:00:53:1e app-3 tcp/443",
+		"198.19.0.30 tcp/9100",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
