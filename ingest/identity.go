@@ -81,7 +81,9 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 			return r, err
 		}
 		owners[i] = a
-		left = left || (i == 0 && stale)
+		if i == 0 {
+			left = stale
+		}
 	}
 	if r.prev == nil {
 		var err error
@@ -89,8 +91,10 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 		case first != nil && !model.Contradicts(first, keys):
 			r.prev, r.id = first, first.ID
 		case len(ips) > 0 && owners[0] == nil && !left:
-			r.id = AssetID(tenant, ips[0]) // no asset ever held it (store.Txn.ClaimAddress)
-		case len(ips) > 0 && owners[0] == nil:
+			r.id = AssetID(tenant, ips[0]) // no asset ever held it (store.Txn.AddressHolder)
+		case len(ips) > 0 && owners[0] == nil && !model.StrongKeys(keys):
+			// What answers at an address a machine left (a scan sees no
+			// more than a MAC) is split off that machine.
 			r.id, r.prev, r.splitFrom, err = addressAsset(t, tenant, ips[0])
 			if r.prev != nil {
 				r.reclaim = ips[0]

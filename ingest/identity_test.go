@@ -369,3 +369,30 @@ func TestSplitOffWhenTheMachineLeaves(t *testing.T) {
 		t.Fatalf("the rescan of .7 went to %s (history %d versions)", got.ID, len(f.history(other.ID)))
 	}
 }
+
+// TestAddressHandedToAnotherMachine: an address a provider's machine
+// left and the provider then gives another machine is that machine's,
+// with no conflict and no split: the provider said whose it is.
+func TestAddressHandedToAnotherMachine(t *testing.T) {
+	f := newFixture(t)
+	pdb := func(obs ...sdk.Observation) { f.t.Helper(); f.runOf("pdb", "puppetdb", pull, obs...) }
+	f.run(scope("198.18.0.20/32", "1-1024"), host("198.18.0.20", 22))
+	pdb(node("puppetdb:web3", "52:54:00:aa:bb:03", "198.18.0.20"))
+	web3 := f.assetAt("198.18.0.20")
+	pdb(node("puppetdb:web3", "52:54:00:aa:bb:03", "198.18.0.21"))
+	pdb(node("puppetdb:web3", "52:54:00:aa:bb:03", "198.18.0.21"), node("puppetdb:web4", "52:54:00:aa:bb:04", "198.18.0.20"))
+	web4 := f.assetAt("198.18.0.20")
+	if web4.ID == web3.ID || web4.Facts["instance_id:puppetdb"] != "puppetdb:web4" || web4.Facts[model.FactIdentityConflict] != "" {
+		t.Fatalf(".20 after the provider gave it to web4: %+v (web3 is %s)", web4, web3.ID)
+	}
+	if w := f.assets()[web3.ID]; w.Facts["instance_id:puppetdb"] != "puppetdb:web3" || w.Facts[model.FactIdentityConflict] != "" {
+		t.Fatalf("web3: %+v", w)
+	}
+	for _, id := range []string{web3.ID, web4.ID} {
+		for _, v := range f.history(id) {
+			if strings.Contains(changesOf(v), "split:") {
+				t.Fatalf("%s records a split: %s", id, changesOf(v))
+			}
+		}
+	}
+}
