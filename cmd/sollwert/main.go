@@ -35,6 +35,7 @@ func commands() []command {
 		{"inventory", "Ansible inventory script: --list, --host H", runInventory},
 		{"import", "import FILE.xml --job NAME: a scan made elsewhere as a run of a job", runImport},
 		{"changes", "changes --from T1 [--to T2]: what changed on the network between two times", runChanges},
+		{"history", "history ADDRESS|ID: what happened to one asset, version by version", runHistory},
 		{"backup", "backup FILE: a consistent copy of a running daemon's store", runBackup},
 		{"restore", "restore FILE --config CFG: a backup into an empty data_dir", runRestore},
 		{"verify", "verify the chains of history and audit records against their checkpoints", runVerify},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -321,6 +322,10 @@ expect "cloud" {
 	active := e.deviations("")
 	if len(active) != 1 || active[0].Kind != model.KindUnmanaged || active[0].AssetID != split.ID {
 		t.Fatalf("after the split, want one unmanaged deviation on %s: %s", split.ID, dump(active))
+	}
+	out, err := exec.Command(binary, "history", "--url", "http://"+e.api, unmanagedIP).CombinedOutput()
+	if want := "split: asset " + split.ID + " split off " + droplet.ID; err != nil || !strings.Contains(string(out), want) {
+		t.Fatalf("sollwert history %s: %v, no %q in\n%s", unmanagedIP, err, want, out)
 	}
 	for _, id := range []string{droplet.ID, split.ID} {
 		var h []model.Version
