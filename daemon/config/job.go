@@ -77,6 +77,14 @@ func (d *decoder) decodeJob(b *hcl.Block) (Job, bool) {
 		return j, false
 	}
 	j.VaultRefs = d.vaultRefs(attrs)
+	j.SourceConfig = d.pluginConfig(attrs, j.AttrRanges, b.DefRange, "job")
+	return j, len(d.diags) == before
+}
+
+// pluginConfig is the JSON object of the attributes a block hands to its
+// source or sink, which validates them itself; each attribute's range
+// goes into ranges, so that the plugin's field errors name a line.
+func (d *decoder) pluginConfig(attrs hcl.Attributes, ranges map[string]hcl.Range, def hcl.Range, what string) json.RawMessage {
 	obj := map[string]json.RawMessage{}
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]
@@ -90,12 +98,11 @@ func (d *decoder) decodeJob(b *hcl.Block) (Job, bool) {
 			continue
 		}
 		obj[name] = raw
-		j.AttrRanges[name] = a.Expr.Range()
+		ranges[name] = a.Expr.Range()
 	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		d.add(errorAt(b.DefRange, "Invalid job", err.Error()))
+		d.add(errorAt(def, "Invalid "+what, err.Error()))
 	}
-	j.SourceConfig = raw
-	return j, len(d.diags) == before
+	return raw
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/sdk"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // Sink is one sink block: where deviation events go, and which.
@@ -99,25 +98,6 @@ func (d *decoder) decodeSink(b *hcl.Block) (Sink, bool) {
 		return s, false
 	}
 	s.VaultRefs = d.vaultRefs(attrs)
-	obj := map[string]json.RawMessage{}
-	for _, name := range sortedKeys(attrs) {
-		a := attrs[name]
-		v, ok := d.value(a)
-		if !ok {
-			continue
-		}
-		raw, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
-		if err != nil {
-			d.add(errorAt(a.Expr.Range(), fmt.Sprintf("Invalid %s", name), err.Error()))
-			continue
-		}
-		obj[name] = raw
-		s.AttrRanges[name] = a.Expr.Range()
-	}
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		d.add(errorAt(b.DefRange, "Invalid sink", err.Error()))
-	}
-	s.Config = raw
+	s.Config = d.pluginConfig(attrs, s.AttrRanges, b.DefRange, "sink")
 	return s, len(d.diags) == before
 }
