@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -22,7 +22,6 @@ func runAck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	client := addClientFlags(fs)
-	base := &client.base
 	comment := fs.String("comment", "", "why the deviation is accepted (required)")
 	author := fs.String("author", os.Getenv("USER"), "who accepts it")
 	forDur := fs.Duration("for", 0, "how long the acknowledgement holds, e.g. 24h (default: until resolved)")
@@ -51,25 +50,13 @@ func runAck(args []string, stdout, stderr io.Writer) int {
 		}
 		body, _ = json.Marshal(req)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(*base, "/")+"/v1/deviations/"+id+"/ack", bytes.NewReader(body))
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert ack:", err)
-		return 2
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.do(req)
+	status, b, err := client.send(method, "/v1/deviations/"+url.PathEscape(id)+"/ack", "application/json", bytes.NewReader(body), 30*time.Second)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert ack:", err)
 		return 1
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.Unmarshal(b, &e)
-		fmt.Fprintf(stderr, "sollwert ack: HTTP %d: %s\n", resp.StatusCode, e.Error)
+	if status != http.StatusOK {
+		fmt.Fprintf(stderr, "sollwert ack: HTTP %d: %s\n", status, apiError(b))
 		return 1
 	}
 	var d model.Deviation

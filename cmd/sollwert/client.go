@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -60,29 +61,47 @@ func (c *apiClient) client() (*http.Client, string, error) {
 // get fetches path?q and returns the body of a 200 answer; any other
 // answer is an error that says the status and the daemon's message.
 func (c *apiClient) get(path string, q url.Values, timeout time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	u := strings.TrimRight(c.base, "/") + path
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	status, body, err := c.send(http.MethodGet, path, "", nil, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %s", status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// send makes a request of path with body (of contentType, nil for none)
+// and returns the answer's status and body.
+func (c *apiClient) send(method, path, contentType string, body io.Reader, timeout time.Duration) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.do(req)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, err
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	return resp.StatusCode, b, err
+}
+
+// apiError is the message of the daemon's error answer {"error": ...}.
+func apiError(body []byte) string {
+	var e struct{ Error string }
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		return strings.TrimSpace(string(body))
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return body, nil
+	return e.Error
 }
 
 // do sends req with the token.

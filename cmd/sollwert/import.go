@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/sollwert/sollwert/model"
@@ -40,26 +38,14 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(client.base, "/")+"/v1/jobs/"+url.PathEscape(*job)+"/import", f)
-	if err != nil {
-		fmt.Fprintln(stderr, "sollwert import:", err)
-		return 2
-	}
-	req.Header.Set("Content-Type", "application/xml")
-	resp, err := client.do(req)
+	status, body, err := client.send(http.MethodPost, "/v1/jobs/"+url.PathEscape(*job)+"/import", "application/xml", f, 30*time.Minute)
 	if err != nil {
 		fmt.Fprintln(stderr, "sollwert import:", err)
 		return 1
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var run model.Run
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnprocessableEntity {
-		var e struct{ Error string }
-		_ = json.Unmarshal(body, &e)
-		fmt.Fprintf(stderr, "sollwert import: HTTP %d: %s\n", resp.StatusCode, e.Error)
+	if status != http.StatusOK && status != http.StatusUnprocessableEntity {
+		fmt.Fprintf(stderr, "sollwert import: HTTP %d: %s\n", status, apiError(body))
 		return 1
 	}
 	if err := json.Unmarshal(body, &run); err != nil {
