@@ -281,3 +281,49 @@ func TestRunCheckpointsAtStartAndStop(t *testing.T) {
 		t.Fatalf("checkpoints %+v, want one at start (seq 2) and one at stop (seq 3)", cs)
 	}
 }
+
+// TestCheckpointOfALinkNoEntryEndsAtAnyMore: a forger who writes the same
+// history again in other transactions has the chain's entries end at
+// other links; a checkpoint of a link that no entry ends at is named.
+func TestCheckpointOfALinkNoEntryEndsAtAnyMore(t *testing.T) {
+	key, pub := newKey(t)
+	exported := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	same := func(i, v int) string { return fmt.Sprintf("build %d", v) }
+	real := openStore(t)
+	writeHistory(t, real, 10, 1, same)
+	if made := checkpointTo(t, real, key, exported); len(made) != 1 || made[0].Seq != 10 {
+		t.Fatalf("checkpoint: %+v", made)
+	}
+	// The forgery: the same first versions, and a second version of
+	// each, in two transactions that end at links 5 and 20.
+	forged := openStore(t)
+	prev := make([]*model.Asset, 10)
+	for _, txn := range [][][2]int{{{1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}},
+		{{1, 5}, {1, 6}, {1, 7}, {1, 8}, {1, 9}, {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7}, {2, 8}, {2, 9}}} {
+		if err := forged.Update(context.Background(), func(tx *store.Txn) error {
+			for _, w := range txn {
+				v, i := w[0], w[1]
+				at := t0.Add(time.Duration(v) * time.Hour)
+				a := model.Asset{ID: fmt.Sprintf("a%d", i), Tenant: "default", Version: uint64(v), Status: "up", OS: same(i, v), LastSeen: at,
+					Addresses: []sdk.Address{{Addr: fmt.Sprintf("198.18.0.%d", i+1), Type: "ipv4"}}}
+				if err := tx.PutVersion(prev[i], &model.Version{AssetID: a.ID, Version: a.Version, Time: at, Asset: a}); err != nil {
+					return err
+				}
+				prev[i] = &a
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if alone, err := Verify(context.Background(), forged, Options{PublicKey: pub}); err != nil || !alone.OK() {
+		t.Fatalf("the forgery is not even consistent: %v %s", err, firstProblem(alone))
+	}
+	rep, err := Verify(context.Background(), forged, Options{PublicKey: pub, Exported: readExported(t, exported), ExportedFrom: exported})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := firstProblem(rep); rep.OK() || !strings.Contains(p, "checkpoint of entry 10 signed") || !strings.Contains(p, "no entry ends at link 10 any more: the chain was rewritten after it was signed") {
+		t.Fatalf("first problem %q", p)
+	}
+}

@@ -128,6 +128,11 @@ func Verify(ctx context.Context, st *store.Store, opts Options) (*Report, error)
 			}
 			got, ok := ch.HashAt[v.cp.Seq]
 			switch {
+			case !ok && ch.Seq >= v.cp.Seq:
+				// A stored entry holds the links of a transaction and is
+				// known by its last; none ends at the one signed any more.
+				ch.Problems = append(ch.Problems, store.Problem{Tenant: ch.Tenant, Seq: v.cp.Seq, Record: name,
+					What: fmt.Sprintf("no entry ends at link %d any more: the chain was rewritten after it was signed", v.cp.Seq)})
 			case !ok:
 				ch.Problems = append(ch.Problems, store.Problem{Tenant: ch.Tenant, Seq: v.cp.Seq, Record: name,
 					What: fmt.Sprintf("the chain ends at entry %d: entries it vouched for were removed", ch.Seq)})

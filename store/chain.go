@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,18 +14,29 @@ import (
 )
 
 // Every history record (a version of an asset) and every audit record is
-// linked into its tenant's hash chain when it is written: beside it the
-// store keeps a chain entry
+// a link in its tenant's hash chain, numbered from 1. The links a
+// transaction writes are stored beside its records, in the same
+// transaction, as one chain entry per tenant it touches:
+//
+//	c/TENANT/SEQ(8)   0x02 PREV(32) N(4) N × (KIND(1) TIME(8) DIGEST(32) LEN(uvarint) REF)
+//
+// SEQ is the number of the entry's last link, which holds links
+// SEQ-N+1 to SEQ in the order they were written; PREV is the hash of the
+// entry before (zero for the first), DIGEST the SHA-256 of a record's
+// canonical encoding and REF where to find the record. An entry's value
+// is kept under maxChainValue: a transaction with more links than fit
+// writes several entries, each carrying the hash of the one before.
+// Stores of schema 5 and 6 hold entries of one link each, which are read
+// as they are (their hashes are what checkpoints signed):
 //
 //	c/TENANT/SEQ(8)   0x01 KIND(1) TIME(8) PREV(32) DIGEST(32) REF
 //
-// where PREV is the hash of entry SEQ-1 (zero for the first), DIGEST the
-// SHA-256 of the record's canonical encoding and REF where to find the
-// record. An entry's hash is SHA-256 over the tenant, its sequence number
-// and its value, so changing a record breaks its digest, changing or
-// dropping an entry breaks the next entry's PREV, and rewriting the whole
-// chain consistently changes its head, which a checkpoint signed and kept
-// outside the store (checkpoint.go) catches. Verify walks the chains.
+// An entry's hash is SHA-256 over the tenant, its sequence number and its
+// value, so changing a record breaks its digest, changing or dropping an
+// entry breaks the next entry's PREV (or the numbering), and rewriting
+// the whole chain consistently changes its head, which a checkpoint
+// signed and kept outside the store (checkpoint.go) catches. Verify walks
+// the chains.
 //
 // Sequence numbers are handed out under one lock held from staging the
 // entries to the end of the commit, so entries are written in order and
@@ -32,7 +44,10 @@ import (
 // gap: only a committed transaction moves a chain's head.
 const (
 	prefixChain = "c/"
-	chainFormat = 0x01
+	// chainFormat is the entry of one link (schema 5 and 6), read only;
+	// chainFormatBatch the entry of a transaction's links (schema 7).
+	chainFormat      = 0x01
+	chainFormatBatch = 0x02
 
 	// LinkVersion entries point at version VERSION of ASSET:
 	// REF = VERSION(8) ASSET.
@@ -46,6 +61,13 @@ const (
 	linkPrune = 3
 
 	chainHeaderSize = 1 + 1 + 8 + sha256.Size + sha256.Size
+	// batchHeaderSize is FORMAT PREV N, batchLinkSize a link without
+	// its REF and LEN.
+	batchHeaderSize = 1 + sha256.Size + 4
+	batchLinkSize   = 1 + 8 + sha256.Size
+	// maxChainValue bounds a batched entry's value: a transaction of
+	// thousands of links (chainExisting) writes several.
+	maxChainValue = 256 << 10
 )
 
 func chainPrefix(tenant string) []byte { return []byte(prefixChain + tenant + "/") }
@@ -63,33 +85,94 @@ type link struct {
 	ref    []byte
 }
 
-// chainEntry is a decoded chain entry.
+// chainEntry is a decoded link: seq is its number in the chain.
 type chainEntry struct {
 	seq    uint64
 	kind   byte
 	time   int64
-	prev   [sha256.Size]byte
 	digest [sha256.Size]byte
 	ref    []byte
 }
 
-func appendChainValue(dst []byte, l *link, prev [sha256.Size]byte) []byte {
-	dst = append(dst, chainFormat, l.kind)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(l.time.UnixNano()))
+// linkSize is what l takes in a batched entry.
+func linkSize(l *link) int {
+	return batchLinkSize + uvarintLen(uint64(len(l.ref))) + len(l.ref)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
+func appendBatchHeader(dst []byte, prev [sha256.Size]byte) []byte {
+	dst = append(dst, chainFormatBatch)
 	dst = append(dst, prev[:]...)
+	return append(dst, 0, 0, 0, 0) // N, set when the entry is complete
+}
+
+func appendBatchLink(dst []byte, l *link) []byte {
+	dst = append(dst, l.kind)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(l.time.UnixNano()))
 	dst = append(dst, l.digest[:]...)
+	dst = binary.AppendUvarint(dst, uint64(len(l.ref)))
 	return append(dst, l.ref...)
 }
 
-func decodeChainValue(seq uint64, v []byte) (chainEntry, error) {
-	if len(v) < chainHeaderSize || v[0] != chainFormat {
-		return chainEntry{}, fmt.Errorf("chain entry %d: not a chain entry of format %d", seq, chainFormat)
+// decodeChainValue appends the links of the entry stored under seq to
+// dst and returns the hash it carries of the entry before and how many
+// links it says it holds, even when they cannot be read: 1 for an entry
+// that is not of the batched format, 0 when the count cannot be trusted.
+// The links' refs point into v.
+func decodeChainValue(seq uint64, v []byte, dst []chainEntry) ([]chainEntry, [sha256.Size]byte, uint64, error) {
+	var prev [sha256.Size]byte
+	if len(v) == 0 {
+		return dst, prev, 1, errors.New("empty, not a chain entry")
 	}
-	e := chainEntry{seq: seq, kind: v[1], time: int64(binary.BigEndian.Uint64(v[2:10]))}
-	copy(e.prev[:], v[10:42])
-	copy(e.digest[:], v[42:74])
-	e.ref = v[74:]
-	return e, nil
+	switch v[0] {
+	case chainFormat:
+		if len(v) < chainHeaderSize {
+			break
+		}
+		e := chainEntry{seq: seq, kind: v[1], time: int64(binary.BigEndian.Uint64(v[2:10]))}
+		copy(prev[:], v[10:42])
+		copy(e.digest[:], v[42:74])
+		e.ref = v[74:]
+		return append(dst, e), prev, 1, nil
+	case chainFormatBatch:
+		if len(v) < batchHeaderSize {
+			return dst, prev, 0, fmt.Errorf("batched entry of %d bytes, too short for one", len(v))
+		}
+		copy(prev[:], v[1:33])
+		n := uint64(binary.BigEndian.Uint32(v[33:37]))
+		if n == 0 || n > seq {
+			return dst, prev, 0, fmt.Errorf("a batched entry of %d links cannot end at link %d", n, seq)
+		}
+		start := len(dst)
+		rest := v[batchHeaderSize:]
+		for i := uint64(0); i < n; i++ {
+			if len(rest) < batchLinkSize {
+				return dst[:start], prev, n, fmt.Errorf("batched entry cut short at its link %d of %d", i+1, n)
+			}
+			e := chainEntry{seq: seq - n + 1 + i, kind: rest[0], time: int64(binary.BigEndian.Uint64(rest[1:9]))}
+			copy(e.digest[:], rest[9:41])
+			rest = rest[batchLinkSize:]
+			size, k := binary.Uvarint(rest)
+			if k <= 0 || uint64(len(rest)-k) < size {
+				return dst[:start], prev, n, fmt.Errorf("batched entry cut short at its link %d of %d", i+1, n)
+			}
+			e.ref = rest[k : k+int(size) : k+int(size)]
+			rest = rest[k+int(size):]
+			dst = append(dst, e)
+		}
+		if len(rest) != 0 {
+			return dst[:start], prev, n, fmt.Errorf("%d bytes after the last of its %d links", len(rest), n)
+		}
+		return dst, prev, n, nil
+	}
+	return dst, prev, 1, fmt.Errorf("not a chain entry of format %d or %d", chainFormat, chainFormatBatch)
 }
 
 // entryHash is the hash the next entry of tenant's chain carries as PREV.
@@ -140,28 +223,67 @@ type chains struct {
 // succeeds.
 type staged map[string]chainHead
 
-// stage writes the chain entries of t's links into t. The caller holds
-// c.mu until the commit has ended, and calls advance if it succeeded.
+// stage writes the chain entries of t's links into t: one entry per
+// tenant, or more when its links would not fit in maxChainValue. The
+// caller holds c.mu until the commit has ended, and calls advance if it
+// succeeded.
 func (c *chains) stage(db *badger.DB, t *Txn) (staged, error) {
 	next := staged{}
-	var buf []byte
+	// Tenants in the order of their first link; a transaction mostly has
+	// one.
+	var tenants []string
 	for i := range t.links {
-		l := &t.links[i]
-		h, ok := next[l.tenant]
-		if !ok {
-			var err error
-			if h, err = c.head(db, l.tenant); err != nil {
-				return nil, err
+		if tn := t.links[i].tenant; !containsString(tenants, tn) {
+			tenants = append(tenants, tn)
+		}
+	}
+	for _, tenant := range tenants {
+		h, err := c.head(db, tenant)
+		if err != nil {
+			return nil, err
+		}
+		size := 0
+		for i := range t.links {
+			if t.links[i].tenant == tenant {
+				size += linkSize(&t.links[i])
 			}
 		}
-		h.seq++
-		buf = appendChainValue(buf[:0], l, h.hash)
-		val := append([]byte(nil), buf...)
-		if err := t.txn.Set(chainKey(l.tenant, h.seq), val); err != nil {
-			return nil, fmt.Errorf("chain %s: %w", l.tenant, err)
+		var (
+			val []byte
+			n   int
+		)
+		put := func() error {
+			binary.BigEndian.PutUint32(val[1+sha256.Size:], uint32(n))
+			h.seq += uint64(n)
+			if err := t.txn.Set(chainKey(tenant, h.seq), val); err != nil {
+				return fmt.Errorf("chain %s: %w", tenant, err)
+			}
+			h.hash = entryHash(tenant, h.seq, val)
+			val, n = nil, 0
+			return nil
 		}
-		h.hash = entryHash(l.tenant, h.seq, val)
-		next[l.tenant] = h
+		for i := range t.links {
+			l := &t.links[i]
+			if l.tenant != tenant {
+				continue
+			}
+			ls := linkSize(l)
+			if n > 0 && len(val)+ls > maxChainValue {
+				if err := put(); err != nil {
+					return nil, err
+				}
+			}
+			if n == 0 {
+				val = appendBatchHeader(make([]byte, 0, batchHeaderSize+min(size, maxChainValue)), h.hash)
+			}
+			val = appendBatchLink(val, l)
+			size -= ls
+			n++
+		}
+		if err := put(); err != nil {
+			return nil, err
+		}
+		next[tenant] = h
 	}
 	return next, nil
 }

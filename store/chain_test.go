@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -123,6 +124,18 @@ func TestChainContinuesAfterReopen(t *testing.T) {
 // someone with the data directory could, and expects verify to name
 // what was done.
 func TestChainNamesTampering(t *testing.T) {
+	for _, format := range []struct {
+		name    string
+		oneLink bool
+	}{{"batched entries", false}, {"entries of one link (schema 6)", true}} {
+		t.Run(format.name, func(t *testing.T) { testChainNamesTampering(t, format.oneLink) })
+	}
+}
+
+// testChainNamesTampering tampers with a chain of batched entries, or
+// with one whose entries hold one link each, as stores of schema 5 and 6
+// wrote them (unbatchChain).
+func testChainNamesTampering(t *testing.T, oneLink bool) {
 	flipLastByte := func(key []byte) func(*testing.T, *badger.Txn) {
 		return func(t *testing.T, txn *badger.Txn) {
 			item, err := txn.Get(key)
@@ -155,8 +168,6 @@ func TestChainNamesTampering(t *testing.T) {
 		{"byte of the newest version, in its asset record", flipLastByte(assetKey("default", "a7")), "version 3 of asset a7"},
 		{"byte of an audit record", flipAudit, "audit record of 2026-11-01T00:00:02Z: the record does not match its hash"},
 		{"older version deleted", del(historyKey("default", "a3", 1)), "chain entry 4, version 1 of asset a3 (198.18.0.4): the record is missing (deleted)"},
-		{"chain entry deleted", del(chainKey("default", 12)), "chain entry 12: chain entry 12 is missing: the chain jumps from 11 to 13"},
-		{"chain entry changed", flipLastByte(chainKey("default", 15)), "chain entry 15"},
 		{"version slipped in beside the chain", func(t *testing.T, txn *badger.Txn) {
 			v := model.Version{AssetID: "a1", Version: 9, Time: chainT0, Asset: model.Asset{ID: "a1", Tenant: "default", Version: 9}}
 			if err := txn.Set(historyKey("default", "a1", 9), appendVersion(nil, &v)); err != nil {
@@ -164,12 +175,63 @@ func TestChainNamesTampering(t *testing.T) {
 			}
 		}, "the history holds 1 versions that no chain entry accounts for"},
 	}
+	// also, when set, is another problem verify must name.
+	type entryCase struct {
+		name   string
+		tamper func(*testing.T, *badger.Txn)
+		want   string
+		also   string
+	}
+	var entryCases []entryCase
+	if oneLink {
+		entryCases = []entryCase{
+			{"chain entry deleted", del(chainKey("default", 12)), "chain entry 12: chain entry 12 is missing: the chain jumps from 11 to 13", ""},
+			{"chain entry changed", flipLastByte(chainKey("default", 15)), "chain entry 15", ""},
+		}
+	} else {
+		// Each of writeChainedHistory's transactions is one entry: links 1
+		// to 10 (the first versions) under 10, 11 to 20 under 20, 21 to
+		// 30 under 30, the audit records 31 to 40 under 40.
+		entryCases = []entryCase{
+			{"batched entry deleted", del(chainKey("default", 20)),
+				"chain entry 11: chain entries 11 to 20 are missing: the chain jumps from 10 to 21 (records were deleted)", ""},
+			{"digest of one link in a batched entry changed", rewriteLinks(20, func(ls []link) []link { ls[4].digest[0] ^= 1; return ls }),
+				"chain entry 15, version 2 of asset a4 (198.18.0.5): the record does not match its hash",
+				"chain entry 30: entry (links 21 to 30) does not carry the hash of entry 20: one of the two was changed"},
+			{"digest of a link in the last entry changed", rewriteLinks(40, func(ls []link) []link { ls[2].digest[0] ^= 1; return ls }),
+				"chain entry 33, audit record of 2026-11-01T00:00:02Z: the record does not match its hash", ""},
+			{"one link removed from a batched entry", rewriteLinks(20, func(ls []link) []link { return append(ls[:1:1], ls[2:]...) }),
+				"chain entry 11: chain entry 11 is missing: the chain jumps from 10 to 12 (a record was deleted)",
+				"the history holds 1 versions that no chain entry accounts for"},
+			{"link pointed at another version", rewriteLinks(20, func(ls []link) []link { ls[4].ref = ls[5].ref; return ls }),
+				"chain entry 15, version 2 of asset a5 (198.18.0.6): the record does not match its hash",
+				"chain entry 30: entry (links 21 to 30) does not carry the hash of entry 20"},
+			{"byte of a batched entry changed", flipLastByte(chainKey("default", 20)), "chain entry 15, version 2 of asset a4", "chain entry 30: entry (links 21 to 30) does not carry the hash of entry 20"},
+			{"count of a batched entry changed", func(t *testing.T, txn *badger.Txn) {
+				item, err := txn.Get(chainKey("default", 20))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, _ := item.ValueCopy(nil)
+				v[1+32+3]--
+				if err := txn.Set(chainKey("default", 20), v); err != nil {
+					t.Fatal(err)
+				}
+			}, "chain entry 11: chain entry 11 is missing: the chain jumps from 10 to 12", "chain entry 20: 52 bytes after the last of its 9 links"},
+		}
+	}
 	for _, c := range cases {
+		entryCases = append(entryCases, entryCase{c.name, c.tamper, c.want, ""})
+	}
+	for _, c := range entryCases {
 		t.Run(c.name, func(t *testing.T) {
 			st := openTemp(t, t.TempDir())
 			writeChainedHistory(t, st, "default", 10, 3)
-			if r := verifyOne(t, st, "default"); !r.OK() {
-				t.Fatalf("before tampering: %+v", r.Problems)
+			if oneLink {
+				unbatchChain(t, st, "default")
+			}
+			if r := verifyOne(t, st, "default"); !r.OK() || r.Entries != 40 || oneLink != (r.Stored == 40) {
+				t.Fatalf("before tampering: %+v", r)
 			}
 			if err := st.db.Update(func(txn *badger.Txn) error { c.tamper(t, txn); return nil }); err != nil {
 				t.Fatal(err)
@@ -181,8 +243,247 @@ func TestChainNamesTampering(t *testing.T) {
 			if got := r.Problems[0].String(); !strings.Contains(got, c.want) {
 				t.Fatalf("first problem %q, want it to contain %q (all: %v)", got, c.want, r.Problems)
 			}
+			if c.also != "" && !strings.Contains(fmt.Sprint(r.Problems), c.also) {
+				t.Fatalf("problems %v, want one to contain %q", r.Problems, c.also)
+			}
 		})
 	}
+}
+
+// readLinks returns the links of tenant's chain, with the stored entries'
+// sequence numbers and values.
+func readLinks(t testing.TB, txn *badger.Txn, tenant string) (links []chainEntry, seqs []uint64, vals [][]byte) {
+	t.Helper()
+	prefix := chainPrefix(tenant)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		seq, _ := seqOf(it.Item().Key(), prefix)
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if links, _, _, err = decodeChainValue(seq, v, links); err != nil {
+			t.Fatal(err)
+		}
+		seqs, vals = append(seqs, seq), append(vals, v)
+	}
+	return links, seqs, vals
+}
+
+func linkOf(e chainEntry) link {
+	return link{kind: e.kind, time: time.Unix(0, e.time), digest: e.digest, ref: e.ref}
+}
+
+// rewriteLinks has f change the links of the batched entry of default's
+// chain stored under seq and writes it back with the hash it carried of
+// the entry before, the way someone who can write to the data directory
+// but does not want to rewrite the chain up to its head would.
+func rewriteLinks(seq uint64, f func([]link) []link) func(*testing.T, *badger.Txn) {
+	return func(t *testing.T, txn *badger.Txn) {
+		item, err := txn.Get(chainKey("default", seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, prev, _, err := decodeChainValue(seq, v, nil)
+		if err != nil || v[0] != chainFormatBatch {
+			t.Fatalf("entry %d is not a batched entry: %v", seq, err)
+		}
+		var ls []link
+		for _, e := range es {
+			ls = append(ls, linkOf(e))
+		}
+		ls = f(ls)
+		w := appendBatchHeader(nil, prev)
+		binary.BigEndian.PutUint32(w[1+32:], uint32(len(ls)))
+		for i := range ls {
+			w = appendBatchLink(w, &ls[i])
+		}
+		if err := txn.Set(chainKey("default", seq), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// unbatchChain rewrites tenant's chain into entries of one link each
+// (format 0x01), as stores of schema 5 and 6 hold them, and makes st
+// read its head again.
+func unbatchChain(t testing.TB, st *Store, tenant string) {
+	t.Helper()
+	err := st.db.Update(func(txn *badger.Txn) error {
+		links, seqs, _ := readLinks(t, txn, tenant)
+		for _, seq := range seqs {
+			if err := txn.Delete(chainKey(tenant, seq)); err != nil {
+				return err
+			}
+		}
+		var prev [32]byte
+		for _, e := range links {
+			v := []byte{chainFormat, e.kind}
+			v = binary.BigEndian.AppendUint64(v, uint64(e.time))
+			v = append(append(append(v, prev[:]...), e.digest[:]...), e.ref...)
+			if err := txn.Set(chainKey(tenant, e.seq), v); err != nil {
+				return err
+			}
+			prev = entryHash(tenant, e.seq, v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.chains.mu.Lock()
+	delete(st.chains.heads, tenant)
+	st.chains.mu.Unlock()
+}
+
+// TestChainOfEntriesOfOneLinkGoesOnBatched opens a store of schema 6,
+// whose entries hold one link each, and writes on: the chain holds both
+// formats, verifies, and tampering with either kind of entry is named.
+func TestChainOfEntriesOfOneLinkGoesOnBatched(t *testing.T) {
+	dir := t.TempDir()
+	st := openTemp(t, dir)
+	writeChainedHistory(t, st, "default", 10, 2)
+	unbatchChain(t, st, "default")
+	var before []ChainHead
+	err := st.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(keySchema), []byte("6")) })
+	if err == nil {
+		before, err = st.ChainHeads()
+	}
+	if err != nil || len(before) != 1 || before[0].Seq != 30 {
+		t.Fatalf("heads %+v, %v", before, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openTemp(t, dir)
+	defer st.Close()
+	// The old entries are not rewritten: the head a checkpoint signed
+	// is still there.
+	r := verifyOne(t, st, "default")
+	if !r.OK() || r.Entries != 30 || r.Stored != 30 || r.Seq != 30 || r.Head != hexHash(before[0].Hash) {
+		t.Fatalf("after the migration: %+v", r)
+	}
+	ctx := context.Background()
+	err = st.Update(ctx, func(tx *Txn) error {
+		for i := 0; i < 10; i++ {
+			if err := tx.AppendAudit(&model.AuditRecord{Time: chainT0.Add(time.Duration(i) * time.Minute), Tenant: "default", Actor: "test", Action: "ack"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := st.VerifyChains(ctx, map[string][]uint64{"default": {30, 40}})
+	if err != nil || len(reps) != 1 {
+		t.Fatal(reps, err)
+	}
+	if r := reps[0]; !r.OK() || r.Entries != 40 || r.Stored != 31 || r.Seq != 40 || r.Audit != 20 || r.Versions != 20 ||
+		r.HashAt[30] != hexHash(before[0].Hash) || r.HashAt[40] != r.Head {
+		t.Fatalf("old and new entries: %+v", r)
+	}
+	for _, c := range []struct {
+		name   string
+		tamper func(*testing.T, *badger.Txn)
+		want   string
+	}{
+		{"the last entry of one link deleted", func(t *testing.T, txn *badger.Txn) {
+			if err := txn.Delete(chainKey("default", 30)); err != nil {
+				t.Fatal(err)
+			}
+		}, "chain entry 30: chain entry 30 is missing: the chain jumps from 29 to 31"},
+		{"a link of the batched entry after them changed", rewriteLinks(40, func(ls []link) []link { ls[0].digest[5] ^= 1; return ls }),
+			"chain entry 31, audit record of 2026-11-01T00:00:00Z: the record does not match its hash"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := st.db.Update(func(txn *badger.Txn) error {
+				// Keep the untouched chain to put back.
+				_, seqs, vals := readLinks(t, txn, "default")
+				t.Cleanup(func() {
+					if err := st.db.Update(func(txn *badger.Txn) error {
+						for i, seq := range seqs {
+							if err := txn.Set(chainKey("default", seq), vals[i]); err != nil {
+								return err
+							}
+						}
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
+				})
+				c.tamper(t, txn)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := verifyOne(t, st, "default")
+			if r.OK() || !strings.Contains(r.Problems[0].String(), c.want) {
+				t.Fatalf("problems %v, want the first to contain %q", r.Problems, c.want)
+			}
+		})
+	}
+}
+
+func hexHash(h [32]byte) string { return fmt.Sprintf("%x", h[:]) }
+
+// TestChainSplitsLargeTransactions writes more links in one transaction
+// than fit in one entry, into two tenants: each tenant gets entries of
+// its own, none above maxChainValue.
+func TestChainSplitsLargeTransactions(t *testing.T) {
+	st := openTemp(t, t.TempDir())
+	defer st.Close()
+	const n = 12000
+	err := st.Update(context.Background(), func(tx *Txn) error {
+		for i := 0; i < n; i++ {
+			for _, tenant := range []string{"default", "acme"} {
+				if tenant == "acme" && i%100 != 0 {
+					continue
+				}
+				if err := tx.AppendAudit(&model.AuditRecord{Time: chainT0.Add(time.Duration(i) * time.Millisecond), Tenant: tenant, Actor: "test", Action: "ack"}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		r := verifyOne(t, st, "default")
+		if !r.OK() || r.Entries != n || r.Seq != n || r.Audit != n || r.Stored < 2 {
+			t.Fatalf("%s: %+v", when, r)
+		}
+		if r := verifyOne(t, st, "acme"); !r.OK() || r.Entries != n/100 || r.Stored != 1 {
+			t.Fatalf("%s: acme: %+v", when, r)
+		}
+		if err := st.db.View(func(txn *badger.Txn) error {
+			_, _, vals := readLinks(t, txn, "default")
+			for _, v := range vals {
+				if len(v) > maxChainValue {
+					t.Errorf("%s: an entry of %d bytes", when, len(v))
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("written")
+	// chainExisting (schema 5's migration) chains the same records
+	// again, in batches of its own.
+	if err := st.chainExisting(); err != nil {
+		t.Fatal(err)
+	}
+	check("chained again")
 }
 
 // flipAudit changes the third audit record (keys carry a random part, so

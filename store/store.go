@@ -25,7 +25,8 @@ import (
 //	4  the index's values carry the state
 //	5  history and audit records are chained per tenant (chain.go)
 //	6  services may carry the address they were seen on (tagServiceAddresses)
-const SchemaVersion = 6
+//	7  one chain entry per transaction and tenant (chainFormatBatch)
+const SchemaVersion = 7
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -216,6 +217,12 @@ func migrate(txn *badger.Txn, from int) error {
 			// 5 -> 6: records whose services carry addresses have tags of
 			// their own; older records are read as they are, and their
 			// services have no address until a scan sees them again.
+		case 6:
+			// 6 -> 7: a transaction writes one chain entry per tenant,
+			// holding all its links. The entries of one link written
+			// before are read as they are and nothing is rewritten (their
+			// hashes are what checkpoints signed); an older sollwert must
+			// not open the store any more, as it cannot read the new ones.
 		default:
 			return fmt.Errorf("store: no migration from schema version %d", v)
 		}

@@ -21,8 +21,8 @@ import (
 // Problem is one thing wrong with a chain, in words that name the record.
 type Problem struct {
 	Tenant string `json:"tenant"`
-	// Seq is the chain entry concerned (0 when the problem is not one
-	// entry's).
+	// Seq is the link concerned, or for a stored entry as a whole the
+	// number of its last link (0 when the problem is not one entry's).
 	Seq uint64 `json:"seq,omitempty"`
 	// Record names the record: "version 3 of asset 127.0.0.1", "audit
 	// record of 2026-12-01T10:00:00Z".
@@ -44,10 +44,16 @@ func (p Problem) String() string {
 // ChainReport is what VerifyChains found in one tenant's chain.
 type ChainReport struct {
 	Tenant string `json:"tenant"`
-	// Entries is the number of chain entries, Seq the last one's number.
+	// Entries is the number of links in the chain, one per record (and
+	// per retention run), Seq the last one's number; problems name links
+	// by these numbers ("chain entry 14"). Stored is the number of stored
+	// entries: one per link in stores of schema 5 and 6, one per
+	// transaction (and tenant) since schema 7. A stored entry is known by
+	// the number of its last link, which checkpoints sign.
 	Entries  uint64 `json:"entries"`
+	Stored   uint64 `json:"stored_entries"`
 	Seq      uint64 `json:"seq"`
-	Head     string `json:"head"` // hex SHA-256 of the last entry
+	Head     string `json:"head"` // hex SHA-256 of the last stored entry
 	Versions uint64 `json:"versions"`
 	Audit    uint64 `json:"audit_records"`
 	// Pruned counts versions that retention dropped, as a prune entry
@@ -194,7 +200,8 @@ func verifyChain(ctx context.Context, txn *badger.Txn, tenant string, at []uint6
 }
 
 // walkLinks reads tenant's chain in order, checks that each entry follows
-// its predecessor and hands the entries on in batches.
+// its predecessor (its first link is the one after the last entry's, and
+// it carries that entry's hash) and hands the links on in batches.
 func walkLinks(ctx context.Context, txn *badger.Txn, tenant string, want map[uint64]bool, r *ChainReport, batches chan<- []chainEntry) error {
 	prefix := chainPrefix(tenant)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
@@ -202,14 +209,15 @@ func walkLinks(ctx context.Context, txn *badger.Txn, tenant string, want map[uin
 	const batchSize = 512
 	var (
 		prevHash [sha256.Size]byte
+		prevSeq  uint64
 		expect   uint64 = 1
 		batch           = make([]chainEntry, 0, batchSize)
-		// One buffer per batch holds its values, which the entries' refs
+		// One buffer per batch holds its values, which the links' refs
 		// point into.
 		buf = make([]byte, 0, batchSize*128)
 	)
 	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		if r.Entries%4096 == 0 {
+		if r.Stored%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -227,32 +235,44 @@ func walkLinks(ctx context.Context, txn *badger.Txn, tenant string, want map[uin
 		}
 		val := buf[:len(buf):len(buf)]
 		buf = buf[len(buf):]
-		r.Entries++
+		r.Stored++
+		var (
+			prev  [sha256.Size]byte
+			links uint64
+			derr  error
+		)
+		batch, prev, links, derr = decodeChainValue(seq, val, batch)
+		// first is the entry's first link. Where an entry whose count of
+		// links cannot be trusted began is not known (the records it held
+		// are reported as found beside the chain); it is counted as one.
+		first := seq - max(links, 1) + 1
+		r.Entries += max(links, 1)
 		switch {
-		case seq < expect:
+		case first < expect:
 			r.add(Problem{Seq: seq, What: "entry out of order"})
-		case seq > expect && seq == expect+1:
-			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entry %d is missing: the chain jumps from %d to %d (a record was deleted)", expect, expect-1, seq)})
-		case seq > expect:
-			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entries %d to %d are missing: the chain jumps from %d to %d (records were deleted)", expect, seq-1, expect-1, seq)})
+		case links == 0:
+		case first > expect && first == expect+1:
+			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entry %d is missing: the chain jumps from %d to %d (a record was deleted)", expect, expect-1, first)})
+		case first > expect:
+			r.add(Problem{Seq: expect, What: fmt.Sprintf("chain entries %d to %d are missing: the chain jumps from %d to %d (records were deleted)", expect, first-1, expect-1, first)})
 		}
-		e, derr := decodeChainValue(seq, val)
-		if derr != nil {
+		switch {
+		case derr != nil:
 			r.add(Problem{Seq: seq, What: derr.Error()})
-		} else if seq == expect && e.prev != prevHash {
-			r.add(Problem{Seq: seq, What: fmt.Sprintf("entry does not carry the hash of entry %d: one of the two was changed", seq-1)})
+		case first != expect || prev == prevHash:
+		case links == 1:
+			r.add(Problem{Seq: seq, What: fmt.Sprintf("entry does not carry the hash of entry %d: one of the two was changed", prevSeq)})
+		default:
+			r.add(Problem{Seq: seq, What: fmt.Sprintf("entry (links %d to %d) does not carry the hash of entry %d: one of the two was changed", first, seq, prevSeq)})
 		}
 		prevHash = entryHash(tenant, seq, val)
+		prevSeq = seq
 		expect = seq + 1
 		r.Seq = seq
 		if want[seq] {
 			r.HashAt[seq] = hex.EncodeToString(prevHash[:])
 		}
-		if derr != nil {
-			continue
-		}
-		batch = append(batch, e)
-		if len(batch) == batchSize {
+		if len(batch) >= batchSize {
 			select {
 			case batches <- batch:
 			case <-ctx.Done():
@@ -265,7 +285,7 @@ func walkLinks(ctx context.Context, txn *badger.Txn, tenant string, want map[uin
 	if len(batch) > 0 {
 		batches <- batch
 	}
-	if r.Entries > 0 {
+	if r.Stored > 0 {
 		r.Head = hex.EncodeToString(prevHash[:])
 	}
 	return nil
