@@ -54,16 +54,29 @@ func (d *decoder) decodeWindow(b *hcl.Block) (Window, bool) {
 }
 
 // Until reports whether now falls in the window, and when that window
-// ends.
+// ends. Windows may overlap (every minute for five minutes): the one
+// that ends last is the one that started last, so it finds the latest
+// start at or before now, looking back no further than Duration, in
+// steps that double (a cron schedule can only be asked what comes
+// next).
 func (w Window) Until(now time.Time) (time.Time, bool) {
 	if w.sched == nil {
 		return time.Time{}, false
 	}
-	// The latest start at or before now is the first one after
-	// now-Duration, if it is not after now.
-	start := w.sched.Next(now.Add(-w.Duration - time.Second))
-	if start.After(now) {
-		return time.Time{}, false
+	limit := w.Duration + time.Second
+	var start time.Time
+	for back := time.Second; ; back *= 2 {
+		back = min(back, limit)
+		if s := w.sched.Next(now.Add(-back)); !s.After(now) {
+			start = s
+			break
+		}
+		if back == limit {
+			return time.Time{}, false
+		}
+	}
+	for s := w.sched.Next(start); !s.After(now); s = w.sched.Next(s) {
+		start = s
 	}
 	end := start.Add(w.Duration)
 	return end, now.Before(end)

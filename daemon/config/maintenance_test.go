@@ -39,6 +39,19 @@ func TestMaintenanceWindows(t *testing.T) {
 			t.Errorf("at +%s: in=%v until %v", tc.at, in, until)
 		}
 	}
+	// Windows that overlap (one every minute, for five) leave no gap at
+	// a minute's turn: the window that started last holds.
+	every, err := Parse([]byte(strings.Replace(src, `"0 2 * * SUN"`, `"* * * * *"`, 1)), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{0, 100 * time.Millisecond, 999 * time.Millisecond, time.Second, 59*time.Second + 900*time.Millisecond} {
+		now := sunday.Add(10*time.Minute + at)
+		until, in := every.Jobs[0].InMaintenance(now)
+		if want := sunday.Add(10*time.Minute + 2*time.Hour); !in || !until.Equal(want) {
+			t.Errorf("every minute, at +10m%s: in=%v until %v, want until %v", at, in, until, want)
+		}
+	}
 	if got := j.Targets(); len(got) != 2 || got[0].String() != "198.18.5.0/24" || got[1].String() != "198.18.9.1/32" {
 		t.Fatalf("targets %v", got)
 	}
