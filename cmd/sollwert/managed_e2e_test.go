@@ -230,6 +230,15 @@ expect "cloud" {
 		}) {
 		t.Fatalf("%s is not one asset of both sources with tcp/%d open: %s", managedIP, port, dump(a))
 	}
+	// Each fact says which source set it, and when.
+	var facts []model.FactOrigin
+	if code := e.get("/v1/assets/"+managedIP+"/facts", &facts); code != 200 {
+		t.Fatalf("GET /v1/assets/%s/facts: HTTP %d", managedIP, code)
+	}
+	if i := slices.IndexFunc(facts, func(f model.FactOrigin) bool { return f.Name == model.FactInstancePrefix+"digitalocean" }); i < 0 ||
+		facts[i].Value != "digitalocean:101" || facts[i].Source != "digitalocean" || facts[i].Job != "do" || facts[i].Time.IsZero() {
+		t.Fatalf("facts of %s: %s", managedIP, dump(facts))
+	}
 	if a := asset(unmanagedIP); !slices.Equal(a.Sources, []string{"nmap"}) || a.Facts[model.FactInstancePrefix+"digitalocean"] != "" {
 		t.Fatalf("%s: %s", unmanagedIP, dump(a))
 	}

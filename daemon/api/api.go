@@ -165,6 +165,7 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/assets", auth.Read, s.listAssets)
 	s.route("GET /v1/assets/{id}", auth.Read, s.getAsset)
 	s.route("GET /v1/assets/{id}/history", auth.Read, s.assetHistory)
+	s.route("GET /v1/assets/{id}/facts", auth.Read, s.assetFacts)
 	s.route("GET /v1/deviations", auth.Read, s.listDeviations)
 	s.route("GET /v1/deviations/{id}", auth.Read, s.getDeviation)
 	s.route("GET /v1/jobs", auth.Read, s.listJobs)
@@ -676,6 +677,26 @@ func (s *Server) assetHistory(w http.ResponseWriter, r *http.Request) {
 		hist = []model.Version{}
 	}
 	writeJSON(w, http.StatusOK, hist)
+}
+
+// assetFacts answers an asset's facts, each with the source, job, run
+// and time of the version that set its value.
+func (s *Server) assetFacts(w http.ResponseWriter, r *http.Request) {
+	var facts []model.FactOrigin
+	err := s.opts.Store.View(r.Context(), func(t *store.Txn) error {
+		a, err := findAsset(t, tenantOf(r), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		hist, err := t.History(tenantOf(r), a.ID)
+		facts = model.FactOrigins(a, hist)
+		return err
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, facts)
 }
 
 // deviationFilter selects deviations from query parameters shared by the

@@ -393,7 +393,7 @@ func (u *ui) assets(w http.ResponseWriter, r *http.Request) {
 
 type assetPage struct {
 	Asset      *model.Asset
-	Facts      [][2]string
+	Facts      []model.FactOrigin
 	Labels     [][2]string
 	Deviations []model.Deviation
 	History    []model.Version
@@ -423,7 +423,7 @@ func (u *ui) asset(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	d.Facts, d.Labels = sortedPairs(d.Asset.Facts), sortedPairs(d.Asset.Labels)
+	d.Facts, d.Labels = model.FactOrigins(d.Asset, d.History), sortedPairs(d.Asset.Labels)
 	sort.Slice(d.History, func(i, j int) bool { return d.History[i].Version > d.History[j].Version })
 	sort.Slice(d.Deviations, func(i, j int) bool {
 		if a, b := d.Deviations[i].Active(), d.Deviations[j].Active(); a != b {

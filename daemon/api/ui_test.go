@@ -163,3 +163,22 @@ func TestWebPagination(t *testing.T) {
 		t.Fatalf("third page:\n%s", third)
 	}
 }
+
+// TestWebFactsSayWhereTheyCameFrom: the asset page names, beside each
+// fact, the source and job of the run that set it.
+func TestWebFactsSayWhereTheyCameFrom(t *testing.T) {
+	srv, st, now := newServer(t, false)
+	err := st.Update(context.Background(), func(tx *store.Txn) error {
+		a := model.Asset{ID: "sw1", Tenant: model.DefaultTenant, Status: "up", Version: 1,
+			Addresses: []sdk.Address{{Addr: "127.0.0.8", Type: "ipv4"}}, Facts: map[string]string{"sys_name": "core-sw1"}}
+		return tx.PutVersion(nil, &model.Version{AssetID: "sw1", Version: 1, Time: now, Source: "snmp", Job: "switches",
+			Changes: []model.Change{{Field: "asset", To: "discovered"}, {Field: "fact", Key: "sys_name", To: "core-sw1"}}, Asset: a})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := getPage(t, srv.URL, "/ui/assets/sw1")
+	if !strings.Contains(body, `<th>sys_name</th><td>core-sw1</td><td class="origin">snmp, job <a href="/ui/jobs/switches">switches</a>, <time`) {
+		t.Fatalf("the fact does not say where it came from:\n%s", body)
+	}
+}
