@@ -165,6 +165,20 @@ func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (owner *model.Asset, st
 // merged into, or the one stepped over.
 func addressAsset(t *store.Txn, tenant string, ip netip.Addr) (id string, prev *model.Asset, splitFrom string, err error) {
 	id = AssetID(tenant, ip)
+	if legacy := legacyAssetID(tenant, ip); legacy != id {
+		// A store written before ids began with the address knows the
+		// host by its hash.
+		switch a, err := existing(t, tenant, id); {
+		case err != nil:
+			return id, nil, "", err
+		case a == nil:
+			if a, err = existing(t, tenant, legacy); err != nil {
+				return id, nil, "", err
+			} else if a != nil {
+				id = legacy
+			}
+		}
+	}
 	for range 8 { // each step is a machine that held the address and left it
 		a, err := existing(t, tenant, id)
 		switch {

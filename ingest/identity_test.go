@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sollwert/sollwert/model"
 	"github.com/sollwert/sollwert/rules"
@@ -394,5 +395,42 @@ func TestAddressHandedToAnotherMachine(t *testing.T) {
 				t.Fatalf("%s records a split: %s", id, changesOf(v))
 			}
 		}
+	}
+}
+
+// TestIDsBeginWithTheAddress: hosts first known by an IPv4 address get
+// ids that sort as their addresses do, and a host a store knows by the
+// id older versions gave (a hash alone) keeps it: what answers at its
+// address after the machine it had merged into left is that asset again.
+func TestIDsBeginWithTheAddress(t *testing.T) {
+	ip := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	a, b, c := AssetID("t", ip("198.18.0.9")), AssetID("t", ip("198.18.0.10")), AssetID("t", ip("198.18.1.1"))
+	if !strings.HasPrefix(a, "c6120009") || !(a < b && b < c) || AssetID("u", ip("198.18.0.9")) == a {
+		t.Fatalf("ids %s %s %s: not in address order, or not per tenant", a, b, c)
+	}
+	if v6 := AssetID("t", ip("2001:db8::1")); v6 != legacyAssetID("t", ip("2001:db8::1")) {
+		t.Fatalf("an IPv6 host's id changed: %s", v6)
+	}
+
+	f := newFixture(t)
+	old := legacyAssetID(model.DefaultTenant, ip("198.18.0.5"))
+	now := time.Now().UTC()
+	if err := f.st.Update(context.Background(), func(t *store.Txn) error {
+		as := model.Asset{ID: old, Tenant: model.DefaultTenant, Version: 1, Status: sdk.StatusUp, FirstSeen: now, LastSeen: now,
+			Addresses: []sdk.Address{{Addr: "198.18.0.5", Type: "ipv4"}}, Sources: []string{"nmap"}}
+		return t.PutVersion(nil, &model.Version{AssetID: old, Version: 1, Time: now, Source: "nmap", Job: "scan", RunID: "r0",
+			Changes: []model.Change{{Field: "status", To: "up"}}, Asset: as})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pdb := func(obs ...sdk.Observation) { f.t.Helper(); f.runOf("pdb", "puppetdb", pull, obs...) }
+	pdb(node("puppetdb:web1", "52:54:00:aa:bb:01", "198.18.0.9", "198.18.0.5"))
+	if got := f.assets()[old]; got.Status != model.StatusMerged {
+		t.Fatalf("the old asset did not merge into web1: %+v", got)
+	}
+	pdb(node("puppetdb:web1", "52:54:00:aa:bb:01", "198.18.0.9"))
+	f.run(scope("198.18.0.5/32", "1-1024"), host("198.18.0.5", 22))
+	if back := f.assetAt("198.18.0.5"); back.ID != old || back.Status != sdk.StatusUp {
+		t.Fatalf(".5 after web1 left it is %s (%s), not the asset %s it was", back.ID, back.Status, old)
 	}
 }

@@ -97,6 +97,7 @@ func (f *fixture) active() []string {
 	}); err != nil {
 		f.t.Fatal(err)
 	}
+	sort.Strings(out)
 	return out
 }
 

@@ -102,6 +102,7 @@ func benchStream(b *testing.B, hosts int) {
 	cfg, _ := json.Marshal(map[string]int{"hosts": hosts})
 	job := config.Job{Name: "inventory", Source: "testplugin", Tenant: model.DefaultTenant, SourceConfig: cfg}
 	var peak atomic.Uint64
+	var streaming, applying time.Duration
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
 		st, err := store.Open(b.TempDir(), store.Options{})
@@ -110,11 +111,20 @@ func benchStream(b *testing.B, hosts int) {
 		}
 		exe := &daemon.Executor{Store: st, Sources: reg, Logger: hclog.NewNullLogger(), SpoolDir: b.TempDir(),
 			Applier: &ingest.Applier{Store: st, Engine: func() *rules.Engine { return eng }}}
+		var streamed time.Time // when the last observation reached the spool
+		exe.Progress = func(n int) {
+			if n == hosts {
+				streamed = time.Now()
+			}
+		}
 		runtime.GC()
 		stop := watchHeap(&peak)
 		b.StartTimer()
+		start := time.Now()
 		out, err := exe.Execute(context.Background(), job, "bench")
 		b.StopTimer()
+		streaming += streamed.Sub(start)
+		applying += time.Since(streamed)
 		stop()
 		st.Close()
 		if err != nil {
@@ -127,6 +137,8 @@ func benchStream(b *testing.B, hosts int) {
 	}
 	b.ReportMetric(float64(hosts)*float64(b.N)/b.Elapsed().Seconds(), "assets/s")
 	b.ReportMetric(float64(peak.Load())/(1<<20), "MB-peak-heap")
+	b.ReportMetric(streaming.Seconds()/float64(b.N), "s-streaming")
+	b.ReportMetric(applying.Seconds()/float64(b.N), "s-applying")
 }
 
 // watchHeap samples the Go heap in use until the returned stop is called.
