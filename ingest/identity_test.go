@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -432,5 +433,71 @@ func TestIDsBeginWithTheAddress(t *testing.T) {
 	f.run(scope("198.18.0.5/32", "1-1024"), host("198.18.0.5", 22))
 	if back := f.assetAt("198.18.0.5"); back.ID != old || back.Status != sdk.StatusUp {
 		t.Fatalf(".5 after web1 left it is %s (%s), not the asset %s it was", back.ID, back.Status, old)
+	}
+}
+
+// TestConcurrentRunsFindTheSameNewHosts: two runs that find the same new
+// hosts at the same time (two jobs over one network) make one asset per
+// host, each version once, and a chain that verifies: the lookups that
+// found the addresses free are retried when the other run took them.
+func TestConcurrentRunsFindTheSameNewHosts(t *testing.T) {
+	for round := range 4 {
+		st, err := store.Open(t.TempDir(), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := rules.Compile(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app := &Applier{Store: st, Engine: func() *rules.Engine { return eng }}
+		var obs []sdk.Observation
+		for i := range 2048 {
+			obs = append(obs, host(fmt.Sprintf("198.18.%d.%d", 8*round+i/256, i%256), 22))
+		}
+		errs := make(chan error, 2)
+		for _, job := range []string{"a", "b"} {
+			go func() {
+				_, err := app.Apply(context.Background(), &model.Run{ID: "r-" + job, Tenant: model.DefaultTenant, Job: job, Source: "nmap"},
+					obs, scope(fmt.Sprintf("198.18.%d.0/21", 8*round), "22"))
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		holders := map[string]string{}
+		if err := st.View(context.Background(), func(tx *store.Txn) error {
+			return tx.ForEachAsset(model.DefaultTenant, func(a *model.Asset) error {
+				for _, ad := range a.Addresses {
+					if other, dup := holders[ad.Addr]; dup {
+						return fmt.Errorf("%s is held by %s and %s", ad.Addr, other, a.ID)
+					}
+					holders[ad.Addr] = a.ID
+				}
+				h, err := tx.History(model.DefaultTenant, a.ID)
+				for i, v := range h {
+					if v.Version != uint64(i+1) {
+						return fmt.Errorf("asset %s: versions %+v", a.ID, h)
+					}
+				}
+				return err
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(holders) != len(obs) {
+			t.Fatalf("%d assets for %d hosts", len(holders), len(obs))
+		}
+		reps, err := st.VerifyChains(context.Background(), nil)
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("verify: %+v, %v", reps, err)
+		}
+		if p := reps[0].Problems; len(p) > 0 {
+			t.Fatalf("verify found %d problems, the first: %v", len(p), p[0])
+		}
+		st.Close()
 	}
 }

@@ -336,7 +336,7 @@ func seqOf(key, prefix []byte) (uint64, bool) {
 // commit commits t, with its chain entries when it has links.
 func (s *Store) commit(t *Txn) error {
 	if len(t.links) == 0 {
-		return t.txn.Commit()
+		return s.commitWait(t)
 	}
 	s.chains.mu.Lock()
 	defer s.chains.mu.Unlock()
@@ -344,18 +344,46 @@ func (s *Store) commit(t *Txn) error {
 	if err != nil {
 		return err
 	}
-	if err := t.txn.Commit(); err != nil {
+	if err := s.commitWait(t); err != nil {
 		return err
 	}
 	s.chains.advance(next)
 	return nil
 }
 
+// commitWait commits t and waits until it is written.
+func (s *Store) commitWait(t *Txn) error {
+	if len(t.blindKeys) == 0 {
+		return t.txn.Commit()
+	}
+	written := make(chan error, 1)
+	s.commitWith(t, func(err error) { written <- err })
+	return <-written
+}
+
+// commitWith hands t to Badger's writer, once the address filter has
+// checked t's blind reads; done receives the outcome.
+func (s *Store) commitWith(t *Txn, done func(error)) {
+	if len(t.blindKeys) == 0 {
+		t.txn.CommitWith(done)
+		return
+	}
+	if err := s.addrs.commit(t, func() {
+		// Badger calls back at once, on this goroutine, when it refuses
+		// a transaction outright; done must not run under the filter's
+		// lock (a retry reads addresses).
+		t.txn.CommitWith(func(err error) { go done(err) })
+	}); err != nil {
+		t.txn.Discard()
+		done(err)
+	}
+}
+
 // commitAsync hands t to Badger's writer and calls done with the outcome;
 // a transaction with links holds the chain lock until its commit ends.
 func (s *Store) commitAsync(t *Txn, done func(error)) {
 	if len(t.links) == 0 {
-		t.txn.CommitWith(done)
+		s.commitWith(t, done)
 		return
 	}
 	s.chains.mu.Lock()
@@ -366,7 +394,7 @@ func (s *Store) commitAsync(t *Txn, done func(error)) {
 		done(err)
 		return
 	}
-	t.txn.CommitWith(func(err error) {
+	s.commitWith(t, func(err error) {
 		if err == nil {
 			s.chains.advance(next)
 		}

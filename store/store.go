@@ -51,6 +51,9 @@ type Store struct {
 	stopGC chan struct{}
 	gcDone chan struct{}
 	chains chains
+	addrs  *addressFilter
+	// loaded is closed once the address filter holds the stored keys.
+	loaded chan struct{}
 }
 
 // openDB opens Badger in dir, writing nothing.
@@ -106,6 +109,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.db.Close()
 		return nil, err
 	}
+	// Until the filter holds every stored address, lookups read the
+	// store; a big store takes a moment to load, and Open need not wait.
+	s.addrs, s.loaded = newAddressFilter(), make(chan struct{})
+	go func() {
+		defer close(s.loaded)
+		if err := s.addrs.load(s.db); err != nil {
+			s.log.Warn("the address filter stays off; every address lookup reads the store", "error", err)
+		}
+	}()
 	if every := opts.ValueLogGCInterval; !opts.InMemory && every >= 0 {
 		if every == 0 {
 			every = 10 * time.Minute
@@ -246,6 +258,9 @@ func (s *Store) Close() error {
 		close(s.stopGC)
 		<-s.gcDone
 	}
+	if s.loaded != nil {
+		<-s.loaded
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -259,12 +274,12 @@ func (s *Store) Update(ctx context.Context, fn func(*Txn) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t := &Txn{txn: s.db.NewTransaction(true)}
+		t := &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs}
 		err := fn(t)
 		if err == nil {
 			err = s.commit(t)
 		}
-		t.txn.Discard()
+		t.discard()
 		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -282,9 +297,9 @@ func (s *Store) UpdateAsync(ctx context.Context, fn func(*Txn) error, done func(
 		done(err)
 		return
 	}
-	t := &Txn{txn: s.db.NewTransaction(true)}
+	t := &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs}
 	if err := fn(t); err != nil {
-		t.txn.Discard()
+		t.discard()
 		done(err)
 		return
 	}

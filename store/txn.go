@@ -27,6 +27,29 @@ type Txn struct {
 	// chains (chain.go); scratch is reused to encode them.
 	links   []link
 	scratch []byte
+	// addrs is the store's address filter in a read-write transaction;
+	// blindKeys are the index keys it found absent there without a read,
+	// and spoiled says another transaction wrote one of them since
+	// (both guarded by the filter's lock).
+	addrs     *addressFilter
+	blindKeys []uint64
+	spoiled   bool
+}
+
+// discard ends a transaction that did not commit.
+func (t *Txn) discard() {
+	t.txn.Discard()
+	if t.addrs != nil {
+		t.addrs.release(t)
+	}
+}
+
+// setAddress writes an address index entry.
+func (t *Txn) setAddress(key, value []byte) error {
+	if t.addrs != nil {
+		t.addrs.add(key, t)
+	}
+	return t.txn.Set(key, value)
 }
 
 type assetRef struct{ tenant, id string }
@@ -141,7 +164,11 @@ const leftMark = 0
 // whether that asset has left the address since. ErrNotFound: no asset
 // ever held it.
 func (t *Txn) AddressHolder(tenant string, ip netip.Addr) (id string, left bool, err error) {
-	item, err := t.txn.Get(ipKey(tenant, ip))
+	key := ipKey(tenant, ip)
+	if t.addrs != nil && t.addrs.absent(key, t) {
+		return "", false, ErrNotFound
+	}
+	item, err := t.txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return "", false, ErrNotFound
 	}
@@ -163,7 +190,7 @@ func (t *Txn) AddressHolder(tenant string, ip netip.Addr) (id string, left bool,
 // holds it: an asset that takes back an address it held before (split
 // off the machine it had been merged into) is not indexed by writing it.
 func (t *Txn) ClaimAddress(tenant string, ip netip.Addr, id string) error {
-	if err := t.txn.Set(ipKey(tenant, ip.Unmap()), []byte(id)); err != nil {
+	if err := t.setAddress(ipKey(tenant, ip.Unmap()), []byte(id)); err != nil {
 		return fmt.Errorf("index %s: %w", ip, err)
 	}
 	return nil
@@ -292,7 +319,7 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 		if err != nil {
 			continue // MAC addresses are not indexed here
 		}
-		if err := t.txn.Set(ipKey(a.Tenant, ip.Unmap()), []byte(a.ID)); err != nil {
+		if err := t.setAddress(ipKey(a.Tenant, ip.Unmap()), []byte(a.ID)); err != nil {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}
@@ -323,7 +350,7 @@ func (t *Txn) markLeft(a, prev *model.Asset) error {
 		if err != nil {
 			return err
 		}
-		if err := t.txn.Set(ipKey(a.Tenant, ip), append([]byte{leftMark}, a.ID...)); err != nil {
+		if err := t.setAddress(ipKey(a.Tenant, ip), append([]byte{leftMark}, a.ID...)); err != nil {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// filterStore opens a store whose address filter has loaded what the
+// store holds.
+func filterStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s := openTemp(t, dir)
+	<-s.loaded
+	if !s.addrs.ready.Load() {
+		t.Fatal("the address filter did not load")
+	}
+	return s
+}
+
+func (s *Store) begin() *Txn { return &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs} }
+
+// TestAddressFilterKeepsConflictDetection plays two transactions that
+// find an address free, in every order that matters: whichever commits
+// after the other wrote the address conflicts, as it would had both read
+// the store, whether it looked the address up blind or not.
+func TestAddressFilterKeepsConflictDetection(t *testing.T) {
+	ip := netip.MustParseAddr("198.18.0.1")
+	// look looks ip up in tx, which must find it free, blind or not.
+	look := func(tx *Txn, blind bool) {
+		t.Helper()
+		if _, _, err := tx.AddressHolder("t", ip); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a free address: %v", err)
+		}
+		if got := len(tx.blindKeys) > 0; got != blind {
+			t.Fatalf("the lookup was blind: %t, want %t", got, blind)
+		}
+	}
+	write := func(tx *Txn, id string) {
+		t.Helper()
+		if err := tx.ClaimAddress("t", ip, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		play func(s *Store, a, b *Txn) (errA, errB error)
+		// wantA and wantB: whether each commit succeeds.
+		wantA, wantB bool
+	}{
+		{"a writes and commits, then b writes", func(s *Store, a, b *Txn) (error, error) {
+			look(a, true)
+			look(b, true)
+			write(a, "A")
+			errA := s.commit(a)
+			write(b, "B")
+			return errA, s.commit(b)
+		}, true, false},
+		{"both write, then commit", func(s *Store, a, b *Txn) (error, error) {
+			look(a, true)
+			look(b, true)
+			write(a, "A")
+			write(b, "B")
+			return s.commit(a), s.commit(b)
+		}, false, false},
+		{"b only reads, a writes", func(s *Store, a, b *Txn) (error, error) {
+			look(b, true)
+			look(a, true)
+			write(a, "A")
+			return s.commit(a), s.commit(b)
+		}, true, false},
+		{"b commits its read before a writes", func(s *Store, a, b *Txn) (error, error) {
+			look(b, true)
+			errB := s.commit(b)
+			look(a, true)
+			write(a, "A")
+			return s.commit(a), errB
+		}, true, true},
+		{"a writes before b looks: b reads the store", func(s *Store, a, b *Txn) (error, error) {
+			look(a, true)
+			write(a, "A")
+			look(b, false)
+			errA := s.commit(a)
+			write(b, "B")
+			return errA, s.commit(b)
+		}, true, false},
+		{"async commits", func(s *Store, a, b *Txn) (error, error) {
+			look(a, true)
+			look(b, true)
+			write(a, "A")
+			errA := make(chan error, 1)
+			s.commitAsync(a, func(err error) { errA <- err })
+			if err := <-errA; err != nil {
+				return err, nil
+			}
+			write(b, "B")
+			errB := make(chan error, 1)
+			s.commitAsync(b, func(err error) { errB <- err })
+			return nil, <-errB
+		}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := filterStore(t, t.TempDir())
+			defer s.Close()
+			a, b := s.begin(), s.begin()
+			errA, errB := tc.play(s, a, b)
+			a.discard()
+			b.discard()
+			for _, c := range []struct {
+				who  string
+				err  error
+				want bool
+			}{{"a", errA, tc.wantA}, {"b", errB, tc.wantB}} {
+				if (c.err == nil) != c.want {
+					t.Errorf("%s's commit: %v, want success %t", c.who, c.err, c.want)
+				}
+				if c.err != nil && !errors.Is(c.err, badger.ErrConflict) {
+					t.Errorf("%s's commit failed with %v, not a conflict to retry", c.who, c.err)
+				}
+			}
+			if n := len(s.addrs.blind); n != 0 {
+				t.Errorf("%d blind readers left after both ended", n)
+			}
+		})
+	}
+}
+
+// TestAddressFilterKnowsStoredAddresses: addresses written before the
+// store was opened, and by committed transactions since, are read from
+// the store, never taken as free.
+func TestAddressFilterKnowsStoredAddresses(t *testing.T) {
+	dir := t.TempDir()
+	s := filterStore(t, dir)
+	const n = 3000 // more than fit one block of the filter
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}) }
+	write := func(s *Store, from, to int) {
+		t.Helper()
+		tx := s.begin()
+		for i := from; i < to; i++ {
+			if err := tx.ClaimAddress("t", addr(i), fmt.Sprint("id", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.commit(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(s, 0, n)
+	s.Close()
+	s = filterStore(t, dir)
+	defer s.Close()
+	write(s, n, 2*n)
+	tx := s.begin()
+	defer tx.discard()
+	for i := 0; i < 2*n; i++ {
+		id, _, err := tx.AddressHolder("t", addr(i))
+		if err != nil || id != fmt.Sprint("id", i) {
+			t.Fatalf("%s: %q, %v", addr(i), id, err)
+		}
+	}
+	if len(tx.blindKeys) != 0 {
+		t.Fatalf("%d stored addresses were taken as free", len(tx.blindKeys))
+	}
+	// Free addresses are mostly answered without a read.
+	for i := 2 * n; i < 4*n; i++ {
+		if _, _, err := tx.AddressHolder("t", addr(i)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: %v", addr(i), err)
+		}
+	}
+	if blind := len(tx.blindKeys); blind < 2*n*98/100 {
+		t.Fatalf("only %d of %d free addresses were answered by the filter", blind, 2*n)
+	}
+}
