@@ -130,7 +130,7 @@ func (l *Launcher) Launch(ctx context.Context, cfg LaunchConfig) (*Client, error
 	c := &Client{name: name, cmd: cmd, tail: tail}
 	c.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{}, nil)},
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{}, nil, false)},
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -325,17 +325,20 @@ func (s *remoteSource) Validate(ctx context.Context, config json.RawMessage) err
 func (s *remoteSource) Discover(ctx context.Context, req DiscoverRequest, emit Emitter) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream on every early return
-	stream, err := s.rpc.Discover(ctx, &pb.DiscoverRequest{ConfigJson: req.Config, Job: req.Job, Tenant: req.Tenant, RunId: req.RunID})
+	// wireCodec decodes the events straight into Observations (wire.go);
+	// the request it marshals as gRPC's proto codec does.
+	stream, err := s.rpc.Discover(ctx, &pb.DiscoverRequest{ConfigJson: req.Config, Job: req.Job, Tenant: req.Tenant, RunId: req.RunID},
+		grpc.ForceCodecV2(wireCodec{}))
 	if err != nil {
 		return Result{}, s.c.callError("discover", ctx, err)
 	}
 	var (
 		res      *Result
 		received int
-		batch    []Observation
+		ev       incomingEvent
 	)
 	for {
-		ev, err := stream.Recv()
+		err := stream.RecvMsg(&ev)
 		if err == io.EOF {
 			break
 		}
@@ -345,27 +348,24 @@ func (s *remoteSource) Discover(ctx context.Context, req DiscoverRequest, emit E
 		if res != nil {
 			return Result{}, fmt.Errorf("plugin %s: discover: sent more after its result", s.c.name)
 		}
-		switch e := ev.GetEvent().(type) {
-		case *pb.DiscoverEvent_Batch:
-			batch = batch[:0]
-			for _, p := range e.Batch.GetObservations() {
-				o, err := observationFromPB(p)
-				if err != nil {
+		switch ev.kind {
+		case eventBatch:
+			for i := range ev.obs {
+				if err := ev.check(i); err != nil {
 					return Result{}, fmt.Errorf("plugin %s: discover: observation %d is malformed: %w", s.c.name, received+1, err)
 				}
 				received++
-				batch = append(batch, o)
 			}
-			if err := emit.Emit(ctx, batch); err != nil {
+			// ev.obs is the emitter's now: the next message gets another.
+			if err := emit.Emit(ctx, ev.obs); err != nil {
 				return Result{}, err
 			}
-			batch = make([]Observation, 0, len(batch)) // the emitter may keep the batch
-		case *pb.DiscoverEvent_Result:
-			scope, err := scopeFromPB(e.Result.GetScope())
+		case eventResult:
+			scope, err := ev.result.scope()
 			if err != nil {
 				return Result{}, fmt.Errorf("plugin %s: discover: %w", s.c.name, err)
 			}
-			res = &Result{Scope: scope, Warnings: e.Result.GetWarnings()}
+			res = &Result{Scope: scope, Warnings: ev.result.warnings}
 		default:
 			return Result{}, fmt.Errorf("plugin %s: discover: an event of a kind this sollwert does not know", s.c.name)
 		}

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		// handshake line), as plugins built with an older sdk serve.
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig:  handshake(),
-			VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{Source: describeOnly{}}, nil)},
+			VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{Source: describeOnly{}}, nil, false)},
 			GRPCServer:       plugin.DefaultGRPCServer,
 		})
 	case "impostor":
@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 		// started would have to do.
 		cfg := &plugin.ServeConfig{
 			HandshakeConfig:  handshake(),
-			VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{Source: describeOnly{}}, nil)},
+			VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Plugin{Source: describeOnly{}}, nil, false)},
 			GRPCServer:       plugin.DefaultGRPCServer,
 		}
 		tlsCfg, _, err := pluginTLS(os.Getenv(envClientCert))

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,8 +40,8 @@ func Serve(p Plugin) {
 	go exitWithHost(log, os.Getppid())
 	cfg := &plugin.ServeConfig{
 		HandshakeConfig:  handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(p, log)},
-		GRPCServer:       plugin.DefaultGRPCServer,
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(p, log, true)},
+		GRPCServer:       grpcServer,
 		Logger:           log,
 	}
 	if err := serveAutoMTLS(cfg); err != nil {
@@ -72,6 +73,13 @@ func serveAutoMTLS(cfg *plugin.ServeConfig) error {
 	return nil
 }
 
+// grpcServer is go-plugin's server with the sdk's codec (wire.go), which
+// encodes observation batches itself and everything else as gRPC would.
+// The sources of pluginSet(..., true) need it.
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	return plugin.DefaultGRPCServer(append(opts, grpc.ForceServerCodecV2(wireCodec{})))
+}
+
 // envLogLevel carries the host's log level to the plugin, so a plugin
 // does not format lines the host would drop.
 const envLogLevel = "SOLLWERT_PLUGIN_LOG_LEVEL"
@@ -92,8 +100,10 @@ func exitWithHost(log hclog.Logger, host int) {
 func Logger(ctx context.Context) hclog.Logger { return hclog.FromContext(ctx) }
 
 // pluginSet is the go-plugin view of p, for both ends: the server fills
-// in the implementations, the host dispenses clients.
-func pluginSet(p Plugin, log hclog.Logger) plugin.PluginSet {
+// in the implementations, the host dispenses clients. wire says that the
+// server is made by grpcServer, so its source may send batches encoded
+// by wireCodec rather than as pb messages.
+func pluginSet(p Plugin, log hclog.Logger, wire bool) plugin.PluginSet {
 	kinds := []string{}
 	if p.Source != nil {
 		kinds = append(kinds, KindSource)
@@ -103,7 +113,7 @@ func pluginSet(p Plugin, log hclog.Logger) plugin.PluginSet {
 	}
 	return plugin.PluginSet{
 		kindInfo:   &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterPluginServer(s, &infoServer{kinds: kinds}) }},
-		KindSource: &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterSourceServer(s, &sourceServer{impl: p.Source, log: log}) }},
+		KindSource: &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterSourceServer(s, &sourceServer{impl: p.Source, log: log, wire: wire}) }},
 		KindSink:   &grpcPlugin{server: func(s *grpc.Server) { pb.RegisterSinkServer(s, &sinkServer{impl: p.Sink, log: log}) }},
 	}
 }
@@ -147,6 +157,9 @@ type sourceServer struct {
 	pb.UnimplementedSourceServer
 	impl Source
 	log  hclog.Logger
+	// wire: the server's codec is wireCodec (grpcServer).
+	wire    bool
+	buffers bufferPool
 }
 
 func (s *sourceServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.Description, error) {
@@ -173,14 +186,33 @@ func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_Discov
 	}
 	log := s.log.With("job", req.GetJob(), "run", req.GetRunId())
 	ctx := hclog.WithContext(stream.Context(), log)
+	// One outgoingBatch for the run, its scratch kept from batch to batch;
+	// the lock keeps a source that emits from several goroutines from
+	// sending on the stream at once, which gRPC does not allow.
+	var (
+		mu  sync.Mutex
+		out = outgoingBatch{buffers: &s.buffers}
+	)
 	emit := EmitterFunc(func(ctx context.Context, batch []Observation) error {
+		mu.Lock()
+		defer mu.Unlock()
 		for len(batch) > 0 {
 			n := min(len(batch), batchLimit)
-			msg := &pb.ObservationBatch{Observations: make([]*pb.Observation, n)}
-			for i := range batch[:n] {
-				msg.Observations[i] = observationToPB(&batch[i])
+			var err error
+			if s.wire {
+				// wireCodec encodes the observations during SendMsg,
+				// which keeps no reference to them once it returns.
+				out.obs = batch[:n]
+				err = stream.SendMsg(&out)
+				out.obs = nil
+			} else {
+				msg := &pb.ObservationBatch{Observations: make([]*pb.Observation, n)}
+				for i := range batch[:n] {
+					msg.Observations[i] = observationToPB(&batch[i])
+				}
+				err = stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Batch{Batch: msg}})
 			}
-			if err := stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Batch{Batch: msg}}); err != nil {
+			if err != nil {
 				return fmt.Errorf("send observations to the host: %w", err)
 			}
 			batch = batch[n:]

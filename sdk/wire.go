@@ -1,0 +1,1053 @@
+package sdk
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file moves observations between a plugin's Emit and the host's
+// Emitter without the generated pb structs: the plugin encodes a batch
+// of Observations with protowire straight into the bytes proto.Marshal
+// gives for the equivalent pb.DiscoverEvent, and the host decodes
+// DiscoverEvent bytes straight into Observations, accepting and
+// rejecting exactly what proto.Unmarshal followed by observationFromPB
+// does. The wire format is plugin.proto's; plugins and hosts of older
+// sdks, which use the generated code, read and write the same bytes.
+// Both ends are tested against the generated code (wire_test.go), which
+// stays the reference: convert.go's observationToPB, observationFromPB
+// and scopeFromPB.
+
+// wireCodec is the gRPC codec of both ends. It handles outgoingBatch and
+// incomingEvent itself and hands every other message to gRPC's proto
+// codec, so it can be forced on a whole server (Serve) or on one call
+// (remoteSource.Discover) without changing anything else.
+type wireCodec struct{}
+
+// protoCodec is gRPC's default codec, which wireCodec falls back to.
+func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
+
+// Name is "proto": what the codec reads and writes is protobuf, and a
+// server of an older sdk looks its codec up by this name (the call's
+// content-type becomes application/grpc+proto, which means the same as
+// application/grpc).
+func (wireCodec) Name() string { return grpcproto.Name }
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if b, ok := v.(*outgoingBatch); ok {
+		return b.marshal()
+	}
+	return protoCodec().Marshal(v)
+}
+
+func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	ev, ok := v.(*incomingEvent)
+	if !ok {
+		return protoCodec().Unmarshal(data, v)
+	}
+	if len(data) == 1 {
+		return ev.decode(data[0].ReadOnlyData())
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return ev.decode(buf.ReadOnlyData())
+}
+
+// Field numbers of plugin.proto.
+const (
+	fEventBatch  protowire.Number = 1 // DiscoverEvent.batch
+	fEventResult protowire.Number = 2 // DiscoverEvent.result
+
+	fBatchObservations protowire.Number = 1 // ObservationBatch.observations
+
+	fObsAddresses  protowire.Number = 1
+	fObsHostnames  protowire.Number = 2
+	fObsStatus     protowire.Number = 3
+	fObsOS         protowire.Number = 4
+	fObsServices   protowire.Number = 5
+	fObsFacts      protowire.Number = 6
+	fObsLabels     protowire.Number = 7
+	fObsInstanceID protowire.Number = 8
+	fObsSource     protowire.Number = 9
+
+	fAddrAddr   protowire.Number = 1
+	fAddrType   protowire.Number = 2
+	fAddrVendor protowire.Number = 3
+
+	fSvcProtocol protowire.Number = 1
+	fSvcPort     protowire.Number = 2
+	fSvcState    protowire.Number = 3
+	fSvcName     protowire.Number = 4
+	fSvcProduct  protowire.Number = 5
+	fSvcVersion  protowire.Number = 6
+
+	fMapKey   protowire.Number = 1 // of every map entry
+	fMapValue protowire.Number = 2
+
+	fResultScope    protowire.Number = 1
+	fResultWarnings protowire.Number = 2
+	fScopePrefixes  protowire.Number = 1
+	fScopePorts     protowire.Number = 2
+	fRangesRanges   protowire.Number = 1 // PortRanges.ranges
+	fRangeFirst     protowire.Number = 1
+	fRangeLast      protowire.Number = 2
+)
+
+// ---- the plugin's end: encoding ----
+
+// outgoingBatch is a DiscoverEvent holding one ObservationBatch, which
+// wireCodec encodes from obs while gRPC sends it. sizes is scratch kept
+// from one batch to the next; buffers, when set, lends the buffers of
+// the encoded batches.
+type outgoingBatch struct {
+	obs     []Observation
+	sizes   []int
+	buffers *bufferPool
+}
+
+// errInvalidUTF8 is what proto.Marshal refuses for a proto3 string field.
+type errInvalidUTF8 struct{ field string }
+
+func (e errInvalidUTF8) Error() string {
+	return "proto: field sollwert.plugin.v1." + e.field + " contains invalid UTF-8"
+}
+
+func (b *outgoingBatch) marshal() (mem.BufferSlice, error) {
+	b.sizes = b.sizes[:0]
+	batch := 0
+	for i := range b.obs {
+		n, err := observationSize(&b.obs[i])
+		if err != nil {
+			return nil, err
+		}
+		b.sizes = append(b.sizes, n)
+		batch += 1 + protowire.SizeBytes(n)
+	}
+	size := 1 + protowire.SizeBytes(batch)
+	var (
+		buf  *[]byte
+		pool mem.BufferPool
+	)
+	if b.buffers == nil || mem.IsBelowBufferPoolingThreshold(size) {
+		s := make([]byte, 0, size)
+		buf = &s
+	} else {
+		pool = b.buffers
+		buf = pool.Get(size)
+	}
+	out := (*buf)[:0]
+	out = protowire.AppendTag(out, fEventBatch, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(batch))
+	for i := range b.obs {
+		out = protowire.AppendTag(out, fBatchObservations, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(b.sizes[i]))
+		out = appendObservation(out, &b.obs[i])
+	}
+	if len(out) != size {
+		// A bug in observationSize or appendObservation; never send it.
+		if pool != nil {
+			pool.Put(buf)
+		}
+		return nil, fmt.Errorf("sdk: encoded a batch into %d bytes, sized %d", len(out), size)
+	}
+	*buf = out
+	if pool == nil {
+		return mem.BufferSlice{mem.SliceBuffer(out)}, nil
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// bufferPool holds the buffers of encoded batches while gRPC sends
+// them, and for the next batches once it has. Unlike gRPC's own pool it
+// does not clear a buffer it hands out: marshal overwrites every byte of
+// what it sends.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get(n int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, n+n/4) // room for a batch a little larger
+	return &b
+}
+
+func (p *bufferPool) Put(b *[]byte) { p.pool.Put(b) }
+
+// sizeString is the size of a proto3 string field: nothing when empty.
+func sizeString(s string) int {
+	if s == "" {
+		return 0
+	}
+	return 1 + protowire.SizeBytes(len(s))
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+func validString(s, field string) error {
+	if !utf8.ValidString(s) {
+		return errInvalidUTF8{field}
+	}
+	return nil
+}
+
+func addressSize(a *Address) int {
+	return sizeString(a.Addr) + sizeString(a.Type) + sizeString(a.Vendor)
+}
+
+func serviceSize(s *Service) int {
+	n := sizeString(string(s.Protocol)) + sizeString(s.State) + sizeString(s.Name) + sizeString(s.Product) + sizeString(s.Version)
+	if s.Port != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s.Port))
+	}
+	return n
+}
+
+// entrySize is the size of a map<string, string> entry, which holds its
+// key and value even when empty.
+func entrySize(k, v string) int {
+	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(len(v))
+}
+
+// observationSize is the encoded size of o, and checks what proto.Marshal
+// checks: every string is UTF-8.
+func observationSize(o *Observation) (int, error) {
+	n := 0
+	for i := range o.Addresses {
+		a := &o.Addresses[i]
+		if err := validString(a.Addr, "Address.addr"); err != nil {
+			return 0, err
+		}
+		if err := validString(a.Type, "Address.type"); err != nil {
+			return 0, err
+		}
+		if err := validString(a.Vendor, "Address.vendor"); err != nil {
+			return 0, err
+		}
+		n += 1 + protowire.SizeBytes(addressSize(a))
+	}
+	for _, h := range o.Hostnames {
+		if err := validString(h, "Observation.hostnames"); err != nil {
+			return 0, err
+		}
+		n += 1 + protowire.SizeBytes(len(h))
+	}
+	if err := validString(o.Status, "Observation.status"); err != nil {
+		return 0, err
+	}
+	if err := validString(o.OS, "Observation.os"); err != nil {
+		return 0, err
+	}
+	n += sizeString(o.Status) + sizeString(o.OS)
+	for i := range o.Services {
+		s := &o.Services[i]
+		for _, f := range [...]struct{ v, name string }{
+			{string(s.Protocol), "Service.protocol"}, {s.State, "Service.state"}, {s.Name, "Service.name"},
+			{s.Product, "Service.product"}, {s.Version, "Service.version"},
+		} {
+			if err := validString(f.v, f.name); err != nil {
+				return 0, err
+			}
+		}
+		n += 1 + protowire.SizeBytes(serviceSize(s))
+	}
+	for k, v := range o.Facts {
+		if err := validString(k, "Observation.facts"); err != nil {
+			return 0, err
+		}
+		if err := validString(v, "Observation.facts"); err != nil {
+			return 0, err
+		}
+		n += 1 + protowire.SizeBytes(entrySize(k, v))
+	}
+	for k, v := range o.Labels {
+		if err := validString(k, "Observation.labels"); err != nil {
+			return 0, err
+		}
+		if err := validString(v, "Observation.labels"); err != nil {
+			return 0, err
+		}
+		n += 1 + protowire.SizeBytes(entrySize(k, v))
+	}
+	if err := validString(o.InstanceID, "Observation.instance_id"); err != nil {
+		return 0, err
+	}
+	if err := validString(o.Source, "Observation.source"); err != nil {
+		return 0, err
+	}
+	n += sizeString(o.InstanceID) + sizeString(o.Source)
+	return n, nil
+}
+
+// appendObservation writes o as the generated code marshals a
+// pb.Observation: fields in number order, proto3 defaults left out, map
+// entries in the map's own order (which proto leaves unspecified too).
+// observationSize must have accepted o.
+func appendObservation(b []byte, o *Observation) []byte {
+	for i := range o.Addresses {
+		a := &o.Addresses[i]
+		b = protowire.AppendTag(b, fObsAddresses, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(addressSize(a)))
+		b = appendString(b, fAddrAddr, a.Addr)
+		b = appendString(b, fAddrType, a.Type)
+		b = appendString(b, fAddrVendor, a.Vendor)
+	}
+	for _, h := range o.Hostnames {
+		b = protowire.AppendTag(b, fObsHostnames, protowire.BytesType)
+		b = protowire.AppendString(b, h)
+	}
+	b = appendString(b, fObsStatus, o.Status)
+	b = appendString(b, fObsOS, o.OS)
+	for i := range o.Services {
+		s := &o.Services[i]
+		b = protowire.AppendTag(b, fObsServices, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(serviceSize(s)))
+		b = appendString(b, fSvcProtocol, string(s.Protocol))
+		if s.Port != 0 {
+			b = protowire.AppendTag(b, fSvcPort, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(s.Port))
+		}
+		b = appendString(b, fSvcState, s.State)
+		b = appendString(b, fSvcName, s.Name)
+		b = appendString(b, fSvcProduct, s.Product)
+		b = appendString(b, fSvcVersion, s.Version)
+	}
+	b = appendMap(b, fObsFacts, o.Facts)
+	b = appendMap(b, fObsLabels, o.Labels)
+	b = appendString(b, fObsInstanceID, o.InstanceID)
+	b = appendString(b, fObsSource, o.Source)
+	return b
+}
+
+func appendMap(b []byte, num protowire.Number, m map[string]string) []byte {
+	for k, v := range m {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(entrySize(k, v)))
+		b = protowire.AppendTag(b, fMapKey, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, fMapValue, protowire.BytesType)
+		b = protowire.AppendString(b, v)
+	}
+	return b
+}
+
+// ---- the host's end: decoding ----
+
+// eventKind is which case of DiscoverEvent's oneof a message set.
+type eventKind uint8
+
+const (
+	eventNone eventKind = iota
+	eventBatch
+	eventResult
+)
+
+// incomingEvent is a DiscoverEvent as the host reads it. decode fills
+// it from one message; what it keeps besides (scratch and arenas) is
+// reused from one message to the next, never shared with what a
+// message's observations hold except through capacity-limited slices
+// and immutable strings.
+type incomingEvent struct {
+	kind eventKind
+	// obs is the batch, allocated anew for each message: the emitter may
+	// keep it.
+	obs []Observation
+	// badPort holds, per observation of obs, the first service whose
+	// port does not fit in 16 bits; observationFromPB refuses those
+	// before Validate.
+	badPort []portError
+	result  wireResult
+
+	// The message being decoded, and the string holding a copy of a
+	// stretch of it that the decoded strings share (see str).
+	buf                []byte
+	chunk              string
+	chunkOff, chunkEnd int
+
+	// Scratch for one observation, and arenas its slices are cut from.
+	addrs     []Address
+	hosts     []string
+	svcs      []Service
+	facts     []string // key, value, key, value, ...
+	labels    []string
+	addrArena []Address
+	hostArena []string
+	svcArena  []Service
+}
+
+type portError struct {
+	obs, service int
+	port         uint32
+}
+
+// wireResult is a Result as it came off the wire, before the checks of
+// scopeFromWire.
+type wireResult struct {
+	warnings []string
+	prefixes []string
+	ports    map[string][]wirePortRange
+}
+
+type wirePortRange struct{ first, last uint32 }
+
+// chunkSize bounds how much of a message one decoded string can keep
+// alive: strings share copies of stretches of the message this long
+// rather than each having its own allocation.
+const chunkSize = 4096
+
+// arenaSize is how many addresses, hostnames or services one allocation
+// holds for the observations of a stream.
+const arenaSize = 128
+
+// errDecode is what proto.Unmarshal reports for bytes that are not the
+// wire format.
+var errDecode = errors.New("proto: cannot parse invalid wire-format data")
+
+// errDecodeUTF8 is what proto.Unmarshal reports for a proto3 string field
+// that is not UTF-8.
+var errDecodeUTF8 = errors.New("proto: string field contains invalid UTF-8")
+
+// decode reads one DiscoverEvent message. It fails exactly where
+// proto.Unmarshal into a pb.DiscoverEvent fails; the checks of
+// observationFromPB that go past the wire format are left to the caller
+// (check), after the whole message was read, as the host did them after
+// proto.Unmarshal.
+func (ev *incomingEvent) decode(b []byte) error {
+	hint := cap(ev.obs)
+	ev.kind, ev.obs, ev.badPort, ev.result = eventNone, nil, ev.badPort[:0], wireResult{}
+	ev.buf, ev.chunk, ev.chunkOff, ev.chunkEnd = b, "", 0, 0
+	defer func() { ev.buf = nil }() // the message's buffer goes back to gRPC
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		switch {
+		case num == fEventBatch && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errDecode
+			}
+			if ev.kind != eventBatch {
+				// A oneof's case replaces the other; the same case
+				// merges, and a batch merges by appending.
+				ev.kind, ev.result = eventBatch, wireResult{}
+				ev.obs, ev.badPort = make([]Observation, 0, max(hint, 16)), ev.badPort[:0]
+			}
+			if err := ev.decodeBatch(v); err != nil {
+				return err
+			}
+			b = b[n:]
+		case num == fEventResult && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errDecode
+			}
+			if ev.kind != eventResult {
+				ev.kind, ev.obs, ev.badPort, ev.result = eventResult, nil, ev.badPort[:0], wireResult{}
+			}
+			if err := ev.decodeResult(v); err != nil {
+				return err
+			}
+			b = b[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return errDecode
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+// check applies to observation i what observationFromPB checks: a port
+// that does not fit, then Validate.
+func (ev *incomingEvent) check(i int) error {
+	for _, p := range ev.badPort {
+		if p.obs == i {
+			return fmt.Errorf("service %d: port %d is outside 1-65535", p.service, p.port)
+		}
+	}
+	return ev.obs[i].Validate()
+}
+
+// consumeTag reads a field's tag as proto.Unmarshal does: a field number
+// outside 1 to 2^29-1 is an error.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		if b[0]>>3 == 0 {
+			return 0, 0, -1
+		}
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	v, n := protowire.ConsumeVarint(b)
+	if n < 0 || v>>3 < uint64(protowire.MinValidNumber) || v>>3 > uint64(protowire.MaxValidNumber) {
+		return 0, 0, -1
+	}
+	return protowire.Number(v >> 3), protowire.Type(v & 7), n
+}
+
+// skip passes over a field the decoder does not read: an unknown one, or
+// a known one with another wire type, which proto treats as unknown.
+func skip(b []byte, num protowire.Number, typ protowire.Type) ([]byte, error) {
+	n := protowire.ConsumeFieldValue(num, typ, b)
+	if n < 0 {
+		return nil, errDecode
+	}
+	return b[n:], nil
+}
+
+// str reads a string field's value v (a slice of ev.buf) as proto3 does,
+// refusing invalid UTF-8. The string shares a copy of up to chunkSize
+// bytes of the message with its neighbours: one allocation for many
+// strings, and one that a kept string holds alive is small.
+func (ev *incomingEvent) str(v []byte) (string, error) {
+	if !utf8.Valid(v) {
+		return "", errDecodeUTF8
+	}
+	if len(v) == 0 {
+		return "", nil
+	}
+	// v was cut from ev.buf, so their capacities end together.
+	off := cap(ev.buf) - cap(v)
+	if off < ev.chunkOff || off+len(v) > ev.chunkEnd {
+		end := min(len(ev.buf), off+max(len(v), chunkSize))
+		ev.chunk, ev.chunkOff, ev.chunkEnd = string(ev.buf[off:end]), off, end
+	}
+	return ev.chunk[off-ev.chunkOff : off-ev.chunkOff+len(v)], nil
+}
+
+// stringField reads a string field at b, or reports ok=false when the
+// wire type is not that of a string (then the field is skipped).
+func (ev *incomingEvent) stringField(b []byte, typ protowire.Type) (s string, n int, ok bool, err error) {
+	if typ != protowire.BytesType {
+		return "", 0, false, nil
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return "", 0, true, errDecode
+	}
+	s, err = ev.str(v)
+	return s, n, true, err
+}
+
+func (ev *incomingEvent) decodeBatch(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		if num != fBatchObservations || typ != protowire.BytesType {
+			var err error
+			if b, err = skip(b, num, typ); err != nil {
+				return err
+			}
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return errDecode
+		}
+		if err := ev.decodeObservation(v); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func (ev *incomingEvent) decodeObservation(b []byte) error {
+	ev.addrs, ev.hosts, ev.svcs, ev.facts, ev.labels = ev.addrs[:0], ev.hosts[:0], ev.svcs[:0], ev.facts[:0], ev.labels[:0]
+	var o Observation
+	index := len(ev.obs)
+	badPort, factsSeen, labelsSeen := false, false, false
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		var (
+			s   string
+			ok  bool
+			err error
+		)
+		switch num {
+		case fObsHostnames, fObsStatus, fObsOS, fObsInstanceID, fObsSource:
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return err
+			}
+			if ok {
+				switch num {
+				case fObsHostnames:
+					ev.hosts = append(ev.hosts, s)
+				case fObsStatus:
+					o.Status = s
+				case fObsOS:
+					o.OS = s
+				case fObsInstanceID:
+					o.InstanceID = s
+				case fObsSource:
+					o.Source = s
+				}
+			}
+		case fObsAddresses, fObsServices, fObsFacts, fObsLabels:
+			// The generated code makes a map at the first sight of its
+			// field, whatever its wire type: an empty one, not nil.
+			factsSeen = factsSeen || num == fObsFacts
+			labelsSeen = labelsSeen || num == fObsLabels
+			if typ != protowire.BytesType {
+				break
+			}
+			var v []byte
+			if v, n = protowire.ConsumeBytes(b); n < 0 {
+				return errDecode
+			}
+			ok = true
+			switch num {
+			case fObsAddresses:
+				var a Address
+				if err := ev.decodeAddress(v, &a); err != nil {
+					return err
+				}
+				ev.addrs = append(ev.addrs, a)
+			case fObsServices:
+				var svc Service
+				port, err := ev.decodeService(v, &svc)
+				if err != nil {
+					return err
+				}
+				if port > 65535 && !badPort {
+					badPort = true
+					ev.badPort = append(ev.badPort, portError{obs: index, service: len(ev.svcs), port: port})
+				}
+				ev.svcs = append(ev.svcs, svc)
+			case fObsFacts:
+				if ev.facts, err = ev.decodeEntry(v, ev.facts); err != nil {
+					return err
+				}
+			case fObsLabels:
+				if ev.labels, err = ev.decodeEntry(v, ev.labels); err != nil {
+					return err
+				}
+			}
+		}
+		if !ok {
+			if b, err = skip(b, num, typ); err != nil {
+				return err
+			}
+			continue
+		}
+		b = b[n:]
+	}
+	o.Addresses = carve(&ev.addrArena, ev.addrs)
+	o.Hostnames = carve(&ev.hostArena, ev.hosts)
+	o.Services = carve(&ev.svcArena, ev.svcs)
+	o.Facts = makeMap(ev.facts, factsSeen)
+	o.Labels = makeMap(ev.labels, labelsSeen)
+	ev.obs = append(ev.obs, o)
+	return nil
+}
+
+// carve copies src into the arena and returns the copy, its capacity
+// limited so that an append by whoever keeps it cannot reach a
+// neighbour's elements. Empty is nil, as the generated code leaves it.
+func carve[T any](arena *[]T, src []T) []T {
+	if len(src) == 0 {
+		return nil
+	}
+	a := *arena
+	if cap(a)-len(a) < len(src) {
+		a = make([]T, 0, max(arenaSize, len(src)))
+	}
+	start := len(a)
+	a = append(a, src...)
+	*arena = a
+	return a[start:len(a):len(a)]
+}
+
+// makeMap builds a map from key, value pairs; a later entry of the same
+// key wins, as in proto. A map whose field was not seen is nil, as the
+// generated code leaves it; one seen without entries (only with another
+// wire type) is empty.
+func makeMap(kv []string, seen bool) map[string]string {
+	if !seen {
+		return nil
+	}
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func (ev *incomingEvent) decodeAddress(b []byte, a *Address) error {
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		var (
+			s   string
+			ok  bool
+			err error
+		)
+		if num >= fAddrAddr && num <= fAddrVendor {
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			if b, err = skip(b, num, typ); err != nil {
+				return err
+			}
+			continue
+		}
+		switch num {
+		case fAddrAddr:
+			a.Addr = s
+		case fAddrType:
+			a.Type = s
+		case fAddrVendor:
+			a.Vendor = s
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// decodeService reads a Service and returns its port as the wire says it
+// (a uint32, of which observationFromPB refuses what exceeds 65535).
+func (ev *incomingEvent) decodeService(b []byte, svc *Service) (uint32, error) {
+	var port uint32
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return 0, errDecode
+		}
+		b = b[n:]
+		var (
+			s   string
+			ok  bool
+			err error
+		)
+		switch {
+		case num == fSvcPort:
+			if typ == protowire.VarintType {
+				var v uint64
+				if v, n = protowire.ConsumeVarint(b); n < 0 {
+					return 0, errDecode
+				}
+				port, ok = uint32(v), true // proto truncates a uint32's varint
+			}
+		case num >= fSvcProtocol && num <= fSvcVersion:
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return 0, err
+			}
+			if ok {
+				switch num {
+				case fSvcProtocol:
+					svc.Protocol = Protocol(s)
+				case fSvcState:
+					svc.State = s
+				case fSvcName:
+					svc.Name = s
+				case fSvcProduct:
+					svc.Product = s
+				case fSvcVersion:
+					svc.Version = s
+				}
+			}
+		}
+		if !ok {
+			if b, err = skip(b, num, typ); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		b = b[n:]
+	}
+	svc.Port = uint16(port)
+	return port, nil
+}
+
+// decodeEntry reads a map<string, string> entry and appends its key and
+// value to kv; a missing key or value is "", a repeated one the last.
+func (ev *incomingEvent) decodeEntry(b []byte, kv []string) ([]string, error) {
+	var key, val string
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return kv, errDecode
+		}
+		b = b[n:]
+		var (
+			s   string
+			ok  bool
+			err error
+		)
+		if num == fMapKey || num == fMapValue {
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return kv, err
+			}
+		}
+		if !ok {
+			if b, err = skip(b, num, typ); err != nil {
+				return kv, err
+			}
+			continue
+		}
+		if num == fMapKey {
+			key = s
+		} else {
+			val = s
+		}
+		b = b[n:]
+	}
+	return append(kv, key, val), nil
+}
+
+func (ev *incomingEvent) decodeResult(b []byte) error {
+	r := &ev.result
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		ok := false
+		switch {
+		case num == fResultWarnings:
+			var (
+				s   string
+				err error
+			)
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return err
+			}
+			if ok {
+				r.warnings = append(r.warnings, s)
+			}
+		case num == fResultScope && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return errDecode
+			}
+			if err := ev.decodeScope(v); err != nil { // a repeated scope merges
+				return err
+			}
+			n, ok = m, true
+		}
+		if !ok {
+			var err error
+			if b, err = skip(b, num, typ); err != nil {
+				return err
+			}
+			continue
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func (ev *incomingEvent) decodeScope(b []byte) error {
+	r := &ev.result
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		ok := false
+		switch {
+		case num == fScopePrefixes:
+			var (
+				s   string
+				err error
+			)
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return err
+			}
+			if ok {
+				r.prefixes = append(r.prefixes, s)
+			}
+		case num == fScopePorts && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return errDecode
+			}
+			if err := ev.decodePortsEntry(v); err != nil {
+				return err
+			}
+			n, ok = m, true
+		}
+		if !ok {
+			var err error
+			if b, err = skip(b, num, typ); err != nil {
+				return err
+			}
+			continue
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// decodePortsEntry reads an entry of map<string, PortRanges>: a later
+// entry of the same key replaces the earlier one, and the values of one
+// entry merge.
+func (ev *incomingEvent) decodePortsEntry(b []byte) error {
+	var (
+		key    string
+		ranges []wirePortRange
+	)
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		ok := false
+		switch {
+		case num == fMapKey:
+			var (
+				s   string
+				err error
+			)
+			if s, n, ok, err = ev.stringField(b, typ); err != nil {
+				return err
+			}
+			if ok {
+				key = s
+			}
+		case num == fMapValue && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return errDecode
+			}
+			var err error
+			if ranges, err = decodePortRanges(v, ranges); err != nil {
+				return err
+			}
+			n, ok = m, true
+		}
+		if !ok {
+			var err error
+			if b, err = skip(b, num, typ); err != nil {
+				return err
+			}
+			continue
+		}
+		b = b[n:]
+	}
+	if ev.result.ports == nil {
+		ev.result.ports = make(map[string][]wirePortRange)
+	}
+	ev.result.ports[key] = ranges
+	return nil
+}
+
+func decodePortRanges(b []byte, ranges []wirePortRange) ([]wirePortRange, error) {
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return nil, errDecode
+		}
+		b = b[n:]
+		if num != fRangesRanges || typ != protowire.BytesType {
+			var err error
+			if b, err = skip(b, num, typ); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, errDecode
+		}
+		r, err := decodePortRange(v)
+		if err != nil {
+			return nil, err
+		}
+		ranges = append(ranges, r)
+		b = b[n:]
+	}
+	return ranges, nil
+}
+
+func decodePortRange(b []byte) (wirePortRange, error) {
+	var r wirePortRange
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return r, errDecode
+		}
+		b = b[n:]
+		if (num != fRangeFirst && num != fRangeLast) || typ != protowire.VarintType {
+			var err error
+			if b, err = skip(b, num, typ); err != nil {
+				return r, err
+			}
+			continue
+		}
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return r, errDecode
+		}
+		if num == fRangeFirst {
+			r.first = uint32(v)
+		} else {
+			r.last = uint32(v)
+		}
+		b = b[n:]
+	}
+	return r, nil
+}
+
+// scope applies to a result off the wire the checks scopeFromPB applies
+// to a pb.Scope (and must stay in step with it; wire_test.go compares
+// the two).
+func (r *wireResult) scope() (Scope, error) {
+	var s Scope
+	for _, text := range r.prefixes {
+		pfx, err := netip.ParsePrefix(text)
+		if err != nil {
+			return s, fmt.Errorf("scope: %q is not a CIDR prefix", text)
+		}
+		s.Prefixes = append(s.Prefixes, pfx.Masked())
+	}
+	for proto, ranges := range r.ports {
+		if !knownProtocol(Protocol(proto)) {
+			return s, fmt.Errorf("scope: unknown protocol %q", proto)
+		}
+		var out PortRanges
+		for _, pr := range ranges {
+			if pr.first < 1 || pr.last > 65535 || pr.first > pr.last {
+				return s, fmt.Errorf("scope: %s port range %d-%d is not within 1-65535", proto, pr.first, pr.last)
+			}
+			out = append(out, PortRange{First: uint16(pr.first), Last: uint16(pr.last)})
+		}
+		if s.Ports == nil {
+			s.Ports = make(map[Protocol]PortRanges)
+		}
+		s.Ports[Protocol(proto)] = out.Normalize()
+	}
+	return s, nil
+}
