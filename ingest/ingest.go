@@ -554,19 +554,36 @@ func hexID(id string) (uint64, bool) {
 // (docs/benchmarks.md). The address in the id is where the host was first
 // seen, not where it is now; the id is as opaque as before.
 func AssetID(tenant string, ip netip.Addr) string {
-	sum := sha256.Sum256([]byte(tenant + "\x00" + ip.String()))
+	sum := addressHash(tenant, ip)
 	if ip.Is4() {
 		a := ip.As4()
 		copy(sum[:4], a[:])
 	}
-	return hex.EncodeToString(sum[:8])
+	return hexID16(sum)
 }
 
 // legacyAssetID is the id AssetID gave a host first known by an IPv4
 // address before ids began with it: a hash alone.
-func legacyAssetID(tenant string, ip netip.Addr) string {
-	sum := sha256.Sum256([]byte(tenant + "\x00" + ip.String()))
-	return hex.EncodeToString(sum[:8])
+func legacyAssetID(tenant string, ip netip.Addr) string { return hexID16(addressHash(tenant, ip)) }
+
+// addressHash is sha256(tenant + "\x00" + ip.String()), hashed from a
+// buffer on the stack: this runs for every new host.
+func addressHash(tenant string, ip netip.Addr) [sha256.Size]byte {
+	var buf [96]byte
+	b := append(append(buf[:0], tenant...), 0)
+	if ip.IsValid() {
+		b = ip.AppendTo(b) // ip.String's text
+	} else {
+		b = append(b, ip.String()...)
+	}
+	return sha256.Sum256(b)
+}
+
+// hexID16 spells the first 8 bytes of sum as an id.
+func hexID16(sum [sha256.Size]byte) string {
+	var id [16]byte
+	hex.Encode(id[:], sum[:8])
+	return string(id[:])
 }
 
 func (a *Applier) now() time.Time {

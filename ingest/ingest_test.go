@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -317,5 +319,37 @@ func TestHistorySnapshotsAreTheAssetAtTheirVersion(t *testing.T) {
 	if third.Version != 3 || third.Asset.Status != sdk.StatusDown || len(third.Asset.Services) != 0 ||
 		!third.Asset.LastSeen.Equal(second.Asset.LastSeen) || !third.Asset.LastScanned.Equal(f.now) {
 		t.Fatalf("third version: %+v", third)
+	}
+}
+
+// TestAssetIDFormula holds AssetID to the formula ids have always been
+// derived by, which data dirs depend on.
+func TestAssetIDFormula(t *testing.T) {
+	for _, tenant := range []string{"", model.DefaultTenant, "a-tenant-name-longer-than-the-stack-buffer-AssetID-hashes-from-" + strings.Repeat("x", 64)} {
+		for _, s := range []string{"", "127.0.0.1", "198.18.255.1", "::1", "2001:db8::42", "::ffff:10.0.0.1", "fe80::1%eth0"} {
+			var ip netip.Addr
+			if s != "" {
+				ip = netip.MustParseAddr(s)
+			}
+			sum := sha256.Sum256([]byte(tenant + "\x00" + ip.String()))
+			if got, want := legacyAssetID(tenant, ip), hex.EncodeToString(sum[:8]); got != want {
+				t.Errorf("legacyAssetID(%q, %q) = %s, want %s", tenant, s, got, want)
+			}
+			if ip.Is4() {
+				a := ip.As4()
+				copy(sum[:4], a[:])
+			}
+			if got, want := AssetID(tenant, ip), hex.EncodeToString(sum[:8]); got != want {
+				t.Errorf("AssetID(%q, %q) = %s, want %s", tenant, s, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkAssetID(b *testing.B) {
+	ip := netip.MustParseAddr("198.18.3.4")
+	b.ReportAllocs()
+	for b.Loop() {
+		AssetID(model.DefaultTenant, ip)
 	}
 }

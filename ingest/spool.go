@@ -47,8 +47,11 @@ type dedup struct {
 	// replaced.
 	replaced map[uint32]struct{}
 	zoned    map[netip.Addr]uint32
-	count    uint32
-	skipped  int
+	// noIP has bit i set when observation i has no IP address, so that
+	// current need not parse its addresses again.
+	noIP    []uint64
+	count   uint32
+	skipped int
 }
 
 // ipReport says that observation i reported the address hi<<64 | lo.
@@ -73,6 +76,11 @@ func (d *dedup) add(o *sdk.Observation) {
 		}
 	} else {
 		d.skipped++
+		w := int(d.count / 64)
+		if len(d.noIP) <= w {
+			d.noIP = append(d.noIP, make([]uint64, w+1-len(d.noIP))...)
+		}
+		d.noIP[w] |= 1 << (d.count % 64)
 	}
 	d.count++
 }
@@ -121,9 +129,9 @@ func (d *dedup) hosts() int {
 
 // current reports whether observation i, as it was added, is the one to
 // apply.
-func (d *dedup) current(i uint32, o *sdk.Observation) bool {
+func (d *dedup) current(i uint32) bool {
 	d.seal()
-	if _, ok := o.IP(); !ok {
+	if w := int(i / 64); w < len(d.noIP) && d.noIP[w]&(1<<(i%64)) != 0 {
 		return false
 	}
 	_, replaced := d.replaced[i]
@@ -150,7 +158,7 @@ func (s *sliceObs) Skipped() int { return s.d.skipped }
 func (s *sliceObs) Each(n int, fn func([]*sdk.Observation) error) error {
 	batch := make([]*sdk.Observation, 0, n)
 	for i := range s.obs {
-		if !s.d.current(uint32(i), &s.obs[i]) {
+		if !s.d.current(uint32(i)) {
 			continue
 		}
 		batch = append(batch, &s.obs[i])
@@ -229,7 +237,8 @@ func (s *Spool) Each(n int, fn func([]*sdk.Observation) error) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	r := bufio.NewReaderSize(s.f, 1<<20)
-	var buf []byte
+	var raw []byte // the records of one group, read raw
+	var ends []int // where each ends in raw
 	batch := make([]sdk.Observation, 0, n)
 	ptrs := make([]*sdk.Observation, 0, n)
 	flush := func() error {
@@ -241,32 +250,48 @@ func (s *Spool) Each(n int, fn func([]*sdk.Observation) error) error {
 		batch, ptrs = make([]sdk.Observation, 0, n), make([]*sdk.Observation, 0, n)
 		return err
 	}
-	for i := uint32(0); i < s.d.count; i++ {
-		size, err := binary.ReadUvarint(r)
-		if err != nil {
-			return fmt.Errorf("spool: record %d: %w", i, err)
+	// Records are read in groups, each at most what the batch has room
+	// for (so fn is called where it was when records were read one by
+	// one) and about spoolGroupBytes: a group becomes one string that its
+	// observations' strings are slices of, and their lists are carved
+	// from shared arrays (slabs), instead of allocating each. Nothing an
+	// observation holds is ever reused, so the observations stay intact
+	// for as long as fn's transaction keeps them, retried or not.
+	for i := uint32(0); i < s.d.count; {
+		first := i
+		raw, ends = raw[:0], ends[:0]
+		for ; i < s.d.count && len(ends) < n-len(batch) && len(raw) < spoolGroupBytes; i++ {
+			size, err := binary.ReadUvarint(r)
+			if err != nil {
+				return fmt.Errorf("spool: record %d: %w", i, err)
+			}
+			if size > 64<<20 {
+				return fmt.Errorf("spool: record %d claims %d bytes", i, size)
+			}
+			raw = slices.Grow(raw, int(size))
+			if _, err := io.ReadFull(r, raw[len(raw):len(raw)+int(size)]); err != nil {
+				return fmt.Errorf("spool: record %d: %w", i, err)
+			}
+			raw = raw[:len(raw)+int(size)]
+			ends = append(ends, len(raw))
 		}
-		if size > 64<<20 {
-			return fmt.Errorf("spool: record %d claims %d bytes", i, size)
-		}
-		if uint64(cap(buf)) < size {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("spool: record %d: %w", i, err)
-		}
-		var o sdk.Observation
-		if err := decodeObservation(buf, &o); err != nil {
-			return fmt.Errorf("spool: record %d: %w", i, err)
-		}
-		if !s.d.current(i, &o) {
-			continue
-		}
-		batch = append(batch, o)
-		if len(batch) == n {
-			if err := flush(); err != nil {
-				return err
+		group := string(raw)
+		sl := newSlabs(len(ends))
+		start := 0
+		for j, end := range ends {
+			var o sdk.Observation
+			if err := decodeRecord(group[start:end], &o, sl); err != nil {
+				return fmt.Errorf("spool: record %d: %w", first+uint32(j), err)
+			}
+			start = end
+			if !s.d.current(first + uint32(j)) {
+				continue
+			}
+			batch = append(batch, o)
+			if len(batch) == n {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -274,6 +299,32 @@ func (s *Spool) Each(n int, fn func([]*sdk.Observation) error) error {
 		return flush()
 	}
 	return nil
+}
+
+// spoolGroupBytes bounds the records Each reads into one string.
+const spoolGroupBytes = 64 << 10
+
+// slabs are the arrays that the lists of a group's observations are
+// carved from. Each list is capped at its length, so that appending to
+// one never writes into the next.
+type slabs struct {
+	records   int // in the group, to size the next array
+	addresses []sdk.Address
+	strings   []string
+	services  []sdk.Service
+}
+
+func newSlabs(records int) *slabs { return &slabs{records: records} }
+
+// carve returns the next n elements of *slab, starting a new array of
+// max(n, want) elements when it has too few left.
+func carve[T any](slab *[]T, n, want int) []T {
+	if cap(*slab)-len(*slab) < n {
+		*slab = make([]T, 0, max(n, want))
+	}
+	l := len(*slab)
+	*slab = (*slab)[:l+n]
+	return (*slab)[l : l+n : l+n]
 }
 
 // Close releases the spool's file.
@@ -386,22 +437,40 @@ func (r *spoolReader) strMap() map[string]string {
 }
 
 func decodeObservation(b []byte, o *sdk.Observation) error {
-	r := &spoolReader{b: string(b)}
+	return decodeRecord(string(b), o, nil)
+}
+
+// decodeRecord decodes a record held in b, whose strings o then shares,
+// with o's lists carved from sl (nil: allocated each).
+func decodeRecord(b string, o *sdk.Observation, sl *slabs) error {
+	r := &spoolReader{b: b}
 	if n := r.count(); n > 0 {
-		o.Addresses = make([]sdk.Address, n)
+		if sl != nil {
+			o.Addresses = carve(&sl.addresses, n, sl.records)
+		} else {
+			o.Addresses = make([]sdk.Address, n)
+		}
 		for i := range o.Addresses {
 			o.Addresses[i] = sdk.Address{Addr: r.str(), Type: r.str(), Vendor: r.str()}
 		}
 	}
 	if n := r.count(); n > 0 {
-		o.Hostnames = make([]string, n)
+		if sl != nil {
+			o.Hostnames = carve(&sl.strings, n, sl.records)
+		} else {
+			o.Hostnames = make([]string, n)
+		}
 		for i := range o.Hostnames {
 			o.Hostnames[i] = r.str()
 		}
 	}
 	o.Status, o.OS = r.str(), r.str()
 	if n := r.count(); n > 0 {
-		o.Services = make([]sdk.Service, n)
+		if sl != nil {
+			o.Services = carve(&sl.services, n, 4*sl.records)
+		} else {
+			o.Services = make([]sdk.Service, n)
+		}
 		for i := range o.Services {
 			s := &o.Services[i]
 			s.Protocol = sdk.Protocol(r.str())

@@ -154,3 +154,58 @@ func FuzzDecodeObservation(f *testing.F) {
 		}
 	})
 }
+
+// The observations Each hands out share arrays and strings: each must
+// stay intact while fn's transaction keeps it, after later batches were
+// read, and appending to one's lists must leave its neighbours alone.
+func TestSpoolObservationsOutliveTheirBatch(t *testing.T) {
+	s, err := NewSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var want []sdk.Observation
+	for i := 0; i < 3000; i++ {
+		o := spoolObs(i)
+		o.Services = append(o.Services, make([]sdk.Service, i%7)...) // lists of every length
+		o.Hostnames = nil
+		for j := 0; j < i%3; j++ {
+			o.Hostnames = append(o.Hostnames, fmt.Sprintf("h%d-%d.test", i, j))
+		}
+		want = append(want, o)
+	}
+	if err := s.Add(want); err != nil {
+		t.Fatal(err)
+	}
+	var kept []*sdk.Observation
+	if err := s.Each(256, func(b []*sdk.Observation) error {
+		for _, o := range b {
+			o.Addresses = append(o.Addresses, sdk.Address{Addr: "scribble"})
+			o.Hostnames = append(o.Hostnames, "scribble")
+			o.Services = append(o.Services, sdk.Service{Name: "scribble"})
+		}
+		kept = append(kept, b...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != len(want) {
+		t.Fatalf("got %d observations, want %d", len(kept), len(want))
+	}
+	for i, o := range kept {
+		w := want[i]
+		if n := len(o.Addresses) - 1; n != len(w.Addresses) || !reflect.DeepEqual(o.Addresses[:n], w.Addresses) {
+			t.Fatalf("observation %d: addresses %+v, want %+v and one appended", i, o.Addresses, w.Addresses)
+		}
+		if n := len(o.Hostnames) - 1; n != len(w.Hostnames) || (n > 0 && !reflect.DeepEqual(o.Hostnames[:n], w.Hostnames)) {
+			t.Fatalf("observation %d: hostnames %q, want %q and one appended", i, o.Hostnames, w.Hostnames)
+		}
+		if n := len(o.Services) - 1; n != len(w.Services) || !reflect.DeepEqual(o.Services[:n], w.Services) {
+			t.Fatalf("observation %d: services %+v, want %+v and one appended", i, o.Services, w.Services)
+		}
+		o.Addresses, o.Hostnames, o.Services = w.Addresses, w.Hostnames, w.Services
+		if !reflect.DeepEqual(*o, w) {
+			t.Fatalf("observation %d:\n got %+v\nwant %+v", i, *o, w)
+		}
+	}
+}

@@ -29,6 +29,15 @@ type RunRef struct {
 // lies in the scope's range and is not reported open is closed now; ports
 // outside the scope keep what earlier runs said.
 func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope, run RunRef, now time.Time) (Asset, []Change) {
+	if prev == nil {
+		return mergeNew(tenant, id, &obs, scope, run, now)
+	}
+	return merge(prev, tenant, id, obs, scope, run, now)
+}
+
+// merge is Merge in general, for a new asset too; mergeNew must give
+// what it gives (TestMergeNewIsMerge).
+func merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope, run RunRef, now time.Time) (Asset, []Change) {
 	var next Asset
 	var changes []Change
 	if prev == nil {
@@ -97,6 +106,157 @@ func Merge(prev *Asset, tenant, id string, obs sdk.Observation, scope sdk.Scope,
 	next.LastScanned = now
 	next.LastScannedBy = run.Job
 	return next, changes
+}
+
+// mergeNew is Merge of a host never seen. A first run of a job meets
+// only such hosts, a million of them for a large provider, so this builds
+// the asset and its changes directly, each slice and map in one
+// allocation, instead of diffing against an empty asset.
+func mergeNew(tenant, id string, obs *sdk.Observation, scope sdk.Scope, run RunRef, now time.Time) (Asset, []Change) {
+	next := Asset{ID: id, Tenant: tenant, FirstSeen: now, Unknown: !run.Baseline, Status: obs.Status, OS: obs.OS}
+	if next.Status == "" {
+		next.Status = sdk.StatusUp
+	}
+	source := run.Source
+	if obs.Source != "" {
+		source = obs.Source
+	}
+	instKey := ""
+	if obs.InstanceID != "" {
+		instKey = instanceFact(obs.InstanceID, source)
+	}
+
+	n := 1 + len(obs.Facts) + len(obs.Labels)
+	if len(obs.Hostnames) > 0 {
+		n++
+	}
+	if obs.OS != "" {
+		n++
+	}
+	if instKey != "" {
+		n++
+	}
+	changes := make([]Change, 1, n)
+	changes[0] = Change{Field: "asset", To: "discovered"}
+
+	if len(obs.Addresses) > 0 {
+		next.Addresses = make([]sdk.Address, 0, len(obs.Addresses))
+		for _, a := range obs.Addresses {
+			a = canonicalAddress(a)
+			if !slices.ContainsFunc(next.Addresses, func(b sdk.Address) bool { return sameAddress(a, b) }) {
+				next.Addresses = append(next.Addresses, a)
+			}
+		}
+	}
+	// Hostnames and Sources share one array, each capped at its length.
+	nh, ns := len(obs.Hostnames), len(obs.Hostnames)
+	if source != "" {
+		ns++
+	}
+	if ns > 0 {
+		strs := make([]string, ns)
+		copy(strs, obs.Hostnames)
+		if nh > 0 {
+			next.Hostnames = strs[:nh:nh]
+			changes = append(changes, Change{Field: "hostnames", From: "[]", To: listString(obs.Hostnames)})
+		}
+		if source != "" {
+			strs[nh] = source
+			next.Sources = strs[nh : nh+1 : nh+1]
+		}
+	}
+	if obs.OS != "" {
+		changes = append(changes, Change{Field: "os", To: obs.OS})
+	}
+	next.Facts, changes = newMap("fact", obs.Facts, changes)
+	if instKey != "" {
+		if next.Facts == nil {
+			next.Facts = map[string]string{instKey: obs.InstanceID}
+			changes = append(changes, Change{Field: "fact", Key: instKey, To: obs.InstanceID})
+		} else if old, ok := next.Facts[instKey]; !ok || old != obs.InstanceID {
+			changes = append(changes, Change{Field: "fact", Key: instKey, From: old, To: obs.InstanceID})
+			next.Facts[instKey] = obs.InstanceID
+		}
+	}
+	next.Labels, changes = newMap("label", obs.Labels, changes)
+
+	if next.Status == sdk.StatusUp {
+		// A new asset's first version lists its services in the snapshot,
+		// not as changes (see merge).
+		next.Services = newServices(obs.Services, observedAt(obs), now)
+		next.LastSeen = now
+	}
+	next.Scanned = newScanned(scope.Ports)
+	next.LastScanned = now
+	next.LastScannedBy = run.Job
+	return next, changes
+}
+
+// newServices is mergeServices into an asset without services: the open
+// ones seen, in order, each port once.
+func newServices(seen []sdk.Service, at string, now time.Time) []Service {
+	open := openServices(seen)
+	if len(open) == 0 {
+		return nil
+	}
+	out := make([]Service, 0, len(open))
+	for i := range open {
+		s := &open[i]
+		if n := len(out); n > 0 && out[n-1].Protocol == s.Protocol && out[n-1].Port == s.Port {
+			continue // reported twice
+		}
+		out = append(out, Service{Protocol: s.Protocol, Port: s.Port, State: s.State, Name: s.Name, Product: s.Product, Version: s.Version, Since: now, Address: at})
+	}
+	return out
+}
+
+// newScanned is unionScanned into an asset that has scanned nothing yet.
+// A scope's ranges are mostly in order already: then they are copied
+// rather than sorted.
+func newScanned(add map[sdk.Protocol]sdk.PortRanges) map[sdk.Protocol]sdk.PortRanges {
+	if len(add) == 0 || covers(nil, add) {
+		return nil
+	}
+	out := make(map[sdk.Protocol]sdk.PortRanges, len(add))
+	for p, r := range add {
+		switch {
+		case len(r) == 0:
+			out[p] = nil
+		case normalized(r):
+			out[p] = slices.Clone(r)
+		default:
+			out[p] = r.Normalize()
+		}
+	}
+	return out
+}
+
+// normalized reports whether r.Normalize() is r as it is: ranges in order
+// of their first ports, apart and not adjacent.
+func normalized(r sdk.PortRanges) bool {
+	for i := 1; i < len(r); i++ {
+		if r[i].First <= r[i-1].First || uint32(r[i].First) <= uint32(r[i-1].Last)+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// newMap is mergeMap into an asset that has no such map yet: a copy of
+// add, each entry a change, in key order.
+func newMap(field string, add map[string]string, changes []Change) (map[string]string, []Change) {
+	if len(add) == 0 {
+		return nil, changes
+	}
+	var buf [8]Change
+	cs := buf[:0]
+	for k, v := range add {
+		cs = append(cs, Change{Field: field, Key: k, To: v})
+	}
+	if len(cs) > 1 {
+		slices.SortFunc(cs, func(a, b Change) int { return strings.Compare(a.Key, b.Key) })
+	}
+	return maps.Clone(add), append(changes, cs...)
 }
 
 // MarkAbsent returns the asset after a run whose scope covered its address
@@ -198,16 +358,7 @@ func cmpService(a, b Service) int {
 // every scan, so it avoids maps.
 // have holds one service per port (those of address at, when at is set).
 func mergeServices(have []Service, seen []sdk.Service, at string, scope sdk.Scope, now time.Time, changes []Change, record bool) ([]Service, []Change) {
-	open := seen // nmap reports open ports only, in order: then there is nothing to copy
-	if slices.ContainsFunc(seen, func(s sdk.Service) bool { return !s.Open() }) || !slices.IsSortedFunc(seen, cmpSvc) {
-		open = make([]sdk.Service, 0, len(seen))
-		for _, s := range seen {
-			if s.Open() {
-				open = append(open, s)
-			}
-		}
-		slices.SortFunc(open, cmpSvc)
-	}
+	open := openServices(seen)
 	// A rescan mostly finds what the asset already has: the result is
 	// then have itself, and a new slice is made only at the first
 	// difference (copy on write; have is never modified).
@@ -281,6 +432,21 @@ func mergeServices(have []Service, seen []sdk.Service, at string, scope sdk.Scop
 		return have[:n:n], changes
 	}
 	return out, changes
+}
+
+// openServices returns the open services of seen in order.
+func openServices(seen []sdk.Service) []sdk.Service {
+	if !slices.ContainsFunc(seen, func(s sdk.Service) bool { return !s.Open() }) && slices.IsSortedFunc(seen, cmpSvc) {
+		return seen // nmap reports open ports only, in order: then there is nothing to copy
+	}
+	open := make([]sdk.Service, 0, len(seen))
+	for _, s := range seen {
+		if s.Open() {
+			open = append(open, s)
+		}
+	}
+	slices.SortFunc(open, cmpSvc)
+	return open
 }
 
 func cmpSvc(a, b sdk.Service) int {

@@ -205,6 +205,9 @@ func (e *Engine) evaluateRule(ri int32, a *model.Asset, now time.Time, at []neti
 // the usual case, in which every rule that selects the asset judges all
 // of them.
 func portAddresses(a *model.Asset, ip netip.Addr) []netip.Addr {
+	if len(a.Services) == 0 {
+		return nil // a host a provider reports: no ports, nothing to spell out
+	}
 	var buf [48]byte
 	primary := string(ip.AppendTo(buf[:0]))
 	if !slices.ContainsFunc(a.Services, func(s model.Service) bool { return s.Address != "" && s.Address != primary }) {

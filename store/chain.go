@@ -196,7 +196,13 @@ func versionDigest(v *model.Version, scratch []byte) ([sha256.Size]byte, []byte)
 }
 
 func versionRef(v *model.Version) []byte {
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(v.AssetID)), v.Version), v.AssetID...)
+	return appendVersionRef(make([]byte, 0, versionRefSize(v)), v)
+}
+
+func versionRefSize(v *model.Version) int { return 8 + len(v.AssetID) }
+
+func appendVersionRef(dst []byte, v *model.Version) []byte {
+	return append(binary.BigEndian.AppendUint64(dst, v.Version), v.AssetID...)
 }
 
 // linkVersion records that v was written.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sollwert/sollwert/model"
@@ -243,12 +244,13 @@ func appendTime(dst []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(dst, timeZero)
 	}
-	if sec, nsec := t.Unix(), t.Nanosecond(); !fitsNanos(sec, nsec) {
+	sec, nsec := t.Unix(), t.Nanosecond()
+	if !fitsNanos(sec, nsec) {
 		dst = append(dst, timeWide)
 		dst = appendVarint(dst, sec)
 		return appendUvarint(dst, uint64(nsec))
 	}
-	return appendVarint(append(dst, timeNanos), t.UnixNano())
+	return appendVarint(append(dst, timeNanos), sec*1e9+int64(nsec)) // t.UnixNano(), from what is at hand
 }
 
 // appendUvarint is binary.AppendUvarint, quicker for small numbers.
@@ -296,13 +298,24 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 	if len(m) == 0 {
 		return dst
 	}
-	var buf [16]string
-	for _, k := range sortedKeys(m, buf[:]) {
-		dst = appendString(dst, k)
-		dst = appendString(dst, m[k])
+	// The pairs are sorted as they are, so that no value is looked up
+	// again by its key.
+	var buf [8]stringPair
+	pairs := buf[:0]
+	for k, v := range m {
+		pairs = append(pairs, stringPair{k, v})
+	}
+	if len(pairs) > 1 {
+		slices.SortFunc(pairs, func(a, b stringPair) int { return strings.Compare(a.k, b.k) })
+	}
+	for _, p := range pairs {
+		dst = appendString(dst, p.k)
+		dst = appendString(dst, p.v)
 	}
 	return dst
 }
+
+type stringPair struct{ k, v string }
 
 func appendScanned(dst []byte, m map[sdk.Protocol]sdk.PortRanges) []byte {
 	dst = appendUvarint(dst, uint64(len(m)))

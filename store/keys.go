@@ -41,7 +41,12 @@ const (
 )
 
 func assetKey(tenant, id string) []byte {
-	k := make([]byte, 0, len(prefixAsset)+len(tenant)+1+len(id))
+	return appendAssetKey(make([]byte, 0, assetKeySize(tenant, id)), tenant, id)
+}
+
+func assetKeySize(tenant, id string) int { return len(prefixAsset) + len(tenant) + 1 + len(id) }
+
+func appendAssetKey(k []byte, tenant, id string) []byte {
 	return append(append(append(append(k, prefixAsset...), tenant...), '/'), id...)
 }
 
@@ -58,8 +63,13 @@ func historyKey(tenant, id string, version uint64) []byte {
 func ipPrefix(tenant string) []byte { return []byte(prefixIP + tenant + "/") }
 
 func ipKey(tenant string, ip netip.Addr) []byte {
+	return appendIPKey(make([]byte, 0, ipKeySize(tenant)), tenant, ip)
+}
+
+func ipKeySize(tenant string) int { return len(prefixIP) + len(tenant) + 1 + 16 }
+
+func appendIPKey(k []byte, tenant string, ip netip.Addr) []byte {
 	a := ip.As16() // IPv4 as ::ffff:a.b.c.d keeps a CIDR one contiguous key range
-	k := make([]byte, 0, len(prefixIP)+len(tenant)+1+len(a))
 	return append(append(append(append(k, prefixIP...), tenant...), '/'), a[:]...)
 }
 

@@ -121,14 +121,12 @@ func appendAssetRecord(dst []byte, a *model.Asset, h *head) []byte {
 // the asset body (the part a version record shares) ends; it starts one
 // byte after the record.
 func appendAssetRecordBody(dst []byte, a *model.Asset, h *head) ([]byte, int) {
-	n := 1 + assetSizeHint(a)
-	if h != nil {
-		n += 32 + len(h.Source) + len(h.Job) + len(h.RunID) + changesSizeHint(h.Changes)
-		if h.snap != nil {
-			n += 48 + len(h.snap.LastScannedBy) + 8*len(h.snap.Sources) + 16*len(h.snap.Scanned)
-		}
-	}
-	dst = slices.Grow(dst, n)
+	return appendAssetRecordGrown(slices.Grow(dst, assetRecordSizeHint(a, h)), a, h)
+}
+
+// appendAssetRecordGrown is appendAssetRecordBody into a dst that has
+// room for assetRecordSizeHint(a, h) bytes already.
+func appendAssetRecordGrown(dst []byte, a *model.Asset, h *head) ([]byte, int) {
 	dst = append(dst, assetTag(codecAssetV2, a))
 	dst = appendAssetBody(dst, a)
 	bodyEnd := len(dst)
@@ -149,6 +147,19 @@ func appendAssetRecordBody(dst []byte, a *model.Asset, h *head) ([]byte, int) {
 		dst = appendVolatile(dst, h.snap)
 	}
 	return dst, bodyEnd
+}
+
+// assetRecordSizeHint estimates the encoded size of the record of a with
+// head h, as assetSizeHint does.
+func assetRecordSizeHint(a *model.Asset, h *head) int {
+	n := 1 + assetSizeHint(a)
+	if h != nil {
+		n += 32 + len(h.Source) + len(h.Job) + len(h.RunID) + changesSizeHint(h.Changes)
+		if h.snap != nil {
+			n += 48 + len(h.snap.LastScannedBy) + 8*len(h.snap.Sources) + 16*len(h.snap.Scanned)
+		}
+	}
+	return n
 }
 
 // appendAssetRecordRaw appends the schema-2 record of a with a head kept

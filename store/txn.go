@@ -34,6 +34,11 @@ type Txn struct {
 	addrs     *addressFilter
 	blindKeys []uint64
 	spoiled   bool
+	// arena holds the keys and values of the asset records this
+	// transaction hands to Badger, which keeps them until the commit:
+	// carved from one chunk instead of allocated one by one, and never
+	// reused (a retried transaction is a new Txn).
+	arena []byte
 }
 
 // discard ends a transaction that did not commit.
@@ -50,6 +55,35 @@ func (t *Txn) setAddress(key, value []byte) error {
 		t.addrs.add(key, t)
 	}
 	return t.txn.Set(key, value)
+}
+
+// arenaChunk is the size of the arena's chunks: a batch of new hosts
+// takes one or a few.
+const arenaChunk = 64 << 10
+
+// room returns an empty slice of the arena with room for at least n
+// bytes; what is appended to it belongs to the transaction once keep
+// has been called on it.
+func (t *Txn) room(n int) []byte {
+	if cap(t.arena)-len(t.arena) < n {
+		if n > arenaChunk/8 {
+			return make([]byte, 0, n) // a large record gets its own array
+		}
+		t.arena = make([]byte, 0, arenaChunk)
+	}
+	return t.arena[len(t.arena):]
+}
+
+// keep takes b, appended to a slice from room, out of the arena for
+// good, and returns it without spare capacity, so that no later append
+// to it can write over what follows. A b that outgrew its room (and so
+// lies elsewhere) is returned as it is.
+func (t *Txn) keep(b []byte) []byte {
+	b = b[:len(b):len(b)]
+	if n := len(t.arena); len(b) > 0 && cap(t.arena)-n >= len(b) && &t.arena[n : n+1][0] == &b[0] {
+		t.arena = t.arena[:n+len(b)]
+	}
+	return b
 }
 
 type assetRef struct{ tenant, id string }
@@ -239,19 +273,27 @@ func (t *Txn) PutVersion(prev *model.Asset, v *model.Version) error {
 		}
 	}
 	h := head{Time: v.Time, Source: v.Source, Job: v.Job, RunID: v.RunID, Changes: v.Changes}
-	rec, bodyEnd := appendAssetRecordBody(nil, a, &h)
+	rec, bodyEnd := appendAssetRecordGrown(t.room(assetRecordSizeHint(a, &h)), a, &h)
+	rec = t.keep(rec)
 	if err := t.putAssetRecord(a, prev, rec); err != nil {
 		return err
 	}
-	// The version's canonical encoding is its header and the body just
-	// encoded: hashed from the two, the body is not encoded twice.
-	t.scratch = appendVersionHeader(t.scratch[:0], v)
+	// The version's canonical encoding (appendVersion) is its header and
+	// the body just encoded, and the header is the tag, asset id and
+	// version number followed by what the record's head holds (time,
+	// source, job, run, changes, after the head flag at bodyEnd): hashed
+	// from the record's bytes, nothing is encoded twice
+	// (TestPutVersionDigestIsTheVersions).
+	vtag := rec[0] - codecAssetV2 + codecVersionV1 // assetTag(codecVersionV1, a)
+	t.scratch = appendUvarint(appendString(append(t.scratch[:0], vtag), v.AssetID), v.Version)
 	d := sha256.New()
 	d.Write(t.scratch)
+	d.Write(rec[bodyEnd+1:])
 	d.Write(rec[1:bodyEnd])
 	var digest [sha256.Size]byte
 	d.Sum(digest[:0])
-	t.links = append(t.links, link{tenant: a.Tenant, kind: linkVersion, time: v.Time, digest: digest, ref: versionRef(v)})
+	ref := t.keep(appendVersionRef(t.room(versionRefSize(v)), v))
+	t.links = append(t.links, link{tenant: a.Tenant, kind: linkVersion, time: v.Time, digest: digest, ref: ref})
 	return nil
 }
 
@@ -308,7 +350,11 @@ func (t *Txn) spill(r readAsset) error {
 
 func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 	delete(t.read, assetRef{a.Tenant, a.ID}) // a later write in this transaction reads what this one wrote
-	if err := t.txn.Set(assetKey(a.Tenant, a.ID), rec); err != nil {
+	key := t.keep(appendAssetKey(t.room(assetKeySize(a.Tenant, a.ID)), a.Tenant, a.ID))
+	// The address and identity index entries all hold a.ID: they share
+	// one copy of it.
+	id := t.keep(append(t.room(len(a.ID)), a.ID...))
+	if err := t.txn.Set(key, rec); err != nil {
 		return fmt.Errorf("write asset %s: %w", a.ID, err)
 	}
 	for _, ad := range a.Addresses {
@@ -319,7 +365,7 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 		if err != nil {
 			continue // MAC addresses are not indexed here
 		}
-		if err := t.setAddress(ipKey(a.Tenant, ip.Unmap()), []byte(a.ID)); err != nil {
+		if err := t.setAddress(t.keep(appendIPKey(t.room(ipKeySize(a.Tenant)), a.Tenant, ip.Unmap())), id); err != nil {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}
@@ -328,7 +374,7 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 			return err
 		}
 	}
-	return t.indexIdentity(a, prev)
+	return t.indexIdentity(a, prev, id)
 }
 
 // markLeft marks the address index entries of the IP addresses that prev
@@ -358,7 +404,8 @@ func (t *Txn) markLeft(a, prev *model.Asset) error {
 }
 
 // indexIdentity indexes the identity keys a holds that prev did not.
-func (t *Txn) indexIdentity(a, prev *model.Asset) error {
+// id is a.ID, held until the commit.
+func (t *Txn) indexIdentity(a, prev *model.Asset, id []byte) error {
 	if len(a.Facts) == 0 && !slices.ContainsFunc(a.Addresses, func(ad sdk.Address) bool { return ad.Type == "mac" }) {
 		return nil // nothing a scan alone finds: no keys
 	}
@@ -373,7 +420,7 @@ func (t *Txn) indexIdentity(a, prev *model.Asset) error {
 		if slices.Contains(had, k) {
 			continue
 		}
-		if err := t.txn.Set(identityKey(a.Tenant, k), []byte(a.ID)); err != nil {
+		if err := t.txn.Set(identityKey(a.Tenant, k), id); err != nil {
 			return fmt.Errorf("index %s %s: %w", k.Kind, k.Value, err)
 		}
 	}
