@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -21,47 +20,62 @@ import (
 // detection stop two transactions from both creating the entry (two runs
 // finding the same new host at once): Badger checks the keys a
 // transaction read against what others committed since it began. A
-// transaction that skips the read is tracked here instead, as a blind
-// reader of the key, and a transaction that writes the key spoils every
-// other blind reader of it, which then fails its commit with
-// badger.ErrConflict and is retried like any conflicting one. The check
-// and Badger's assignment of the commit timestamp happen under mu, so a
-// writer either spoils a blind reader before it commits, or finds its
-// entry (or Badger's conflict) when it commits itself.
+// transaction that skips the read notes the key as read blind, in a set
+// of its own, and a transaction that wrote the key spoils, when it
+// commits, every other transaction that read it blind; a spoiled one
+// fails its commit with badger.ErrConflict and is retried like any
+// conflicting one.
+//
+// The keys a transaction writes enter the filter when it commits, under
+// mu, together with the spoiling, the committer's own check and Badger's
+// assignment of its commit timestamp; so of two transactions that both
+// found a key free, the one committing second has either been spoiled,
+// or read the key from the store (and conflicts in Badger). A blind read
+// notes the key before it looks at the filter, so a commit either sees
+// the note or has put the key where the read finds it. Lookups take no
+// lock shared with other transactions: a million of them from several
+// workers would queue on it.
 type addressFilter struct {
 	seed  maphash.Seed
 	ready atomic.Bool // the keys stored before Open are all in
 
-	mu     sync.Mutex
-	layers []bloomLayer // the last takes new keys; a full one stays as it is
-	// blind holds the blind readers by key hash: two keys that share a
-	// hash spoil each other's readers, which only costs a retry.
-	blind map[uint64]blindReaders
+	// layers only grow, copied on growth under mu; the last takes new
+	// keys, a full one stays as it is.
+	layers atomic.Pointer[[]*bloomLayer]
+
+	mu sync.Mutex
+	// readers are the open transactions that read a key blind.
+	readers map[*addressUse]struct{}
 }
 
-// blindReaders are the transactions that read a key blind; almost always
-// one.
-type blindReaders struct {
-	first *Txn
-	more  []*Txn
+// addressUse is what one read-write transaction did with the address
+// index: the keys (by hash) it read blind, and those it wrote.
+type addressUse struct {
+	mu      sync.Mutex // guards blind and spoiled against other commits
+	blind   map[uint64]struct{}
+	spoiled bool
+	// written is the transaction's own; its keys enter the filter when
+	// it commits.
+	written map[uint64]struct{}
+	reading bool // registered among the filter's readers
 }
 
 // bloomLayer is a blocked Bloom filter: a key's probes all fall into one
 // 64-byte block, one cache miss per lookup instead of one per probe. With
 // 16 bits per key it was sized for and 6 probes, under 1 % of lookups for
-// a key it does not hold read the store anyway.
+// a key it does not hold read the store anyway. Bits are only ever set.
 type bloomLayer struct {
 	blocks   [][8]uint64
 	mask     uint64 // len(blocks) - 1
 	capacity int
-	count    int
+	count    int // under the filter's mu
 }
 
 const bloomProbes = 6
 
-func newBloomLayer(capacity int) bloomLayer {
+func newBloomLayer(capacity int) *bloomLayer {
 	n := uint64(1) << bits.Len64(uint64(capacity)*16/512) // blocks, a power of two
-	return bloomLayer{blocks: make([][8]uint64, n), mask: n - 1, capacity: capacity}
+	return &bloomLayer{blocks: make([][8]uint64, n), mask: n - 1, capacity: capacity}
 }
 
 // block is the block of h's probes; the low bits pick them.
@@ -71,7 +85,7 @@ func (l *bloomLayer) add(h uint64) {
 	b := l.block(h)
 	for i := uint64(0); i < bloomProbes; i++ {
 		bit := (h >> (5 * i)) & 511 // 9 bits of the low 32 per probe, overlapping
-		b[bit>>6] |= 1 << (bit & 63)
+		atomic.OrUint64(&b[bit>>6], 1<<(bit&63))
 	}
 	l.count++
 }
@@ -80,7 +94,7 @@ func (l *bloomLayer) has(h uint64) bool {
 	b := l.block(h)
 	for i := uint64(0); i < bloomProbes; i++ {
 		bit := (h >> (5 * i)) & 511
-		if b[bit>>6]&(1<<(bit&63)) == 0 {
+		if atomic.LoadUint64(&b[bit>>6])&(1<<(bit&63)) == 0 {
 			return false
 		}
 	}
@@ -88,17 +102,22 @@ func (l *bloomLayer) has(h uint64) bool {
 }
 
 func newAddressFilter() *addressFilter {
-	return &addressFilter{seed: maphash.MakeSeed(), layers: []bloomLayer{newBloomLayer(1 << 17)}, blind: map[uint64]blindReaders{}}
+	f := &addressFilter{seed: maphash.MakeSeed(), readers: map[*addressUse]struct{}{}}
+	layers := []*bloomLayer{newBloomLayer(1 << 17)}
+	f.layers.Store(&layers)
+	return f
 }
 
 // load adds the address index keys of db, then lets the filter answer.
-// Keys written meanwhile are added by their writers.
+// Keys committed meanwhile are added by their committers.
 func (f *addressFilter) load(db *badger.DB) error {
 	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixIP)})
 		defer it.Close()
+		f.mu.Lock()
+		defer f.mu.Unlock()
 		for it.Rewind(); it.Valid(); it.Next() {
-			f.add(it.Item().Key(), nil)
+			f.addLocked(maphash.Bytes(f.seed, it.Item().Key()))
 		}
 		return nil
 	})
@@ -109,92 +128,109 @@ func (f *addressFilter) load(db *badger.DB) error {
 	return nil
 }
 
-// add notes that key is written by t (nil: already stored), spoiling the
-// transactions other than t that read it blind.
-func (f *addressFilter) add(key []byte, t *Txn) {
-	h := maphash.Bytes(f.seed, key)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	last := &f.layers[len(f.layers)-1]
+func (f *addressFilter) addLocked(h uint64) {
+	layers := *f.layers.Load()
+	last := layers[len(layers)-1]
 	if last.count >= last.capacity {
-		f.layers = append(f.layers, newBloomLayer(8*last.capacity))
-		last = &f.layers[len(f.layers)-1]
+		last = newBloomLayer(8 * last.capacity)
+		grown := append(layers[:len(layers):len(layers)], last)
+		f.layers.Store(&grown)
 	}
 	last.add(h)
-	if rs, ok := f.blind[h]; ok {
-		if rs.first != t {
-			rs.first.spoiled = true
-		}
-		for _, r := range rs.more {
-			if r != t {
-				r.spoiled = true
-			}
+}
+
+func (f *addressFilter) has(h uint64) bool {
+	for _, l := range *f.layers.Load() {
+		if l.has(h) {
+			return true
 		}
 	}
+	return false
+}
+
+// wrote notes that t writes key.
+func (f *addressFilter) wrote(key []byte, t *Txn) {
+	u := t.addressUse()
+	if u.written == nil {
+		u.written = make(map[uint64]struct{}, 256)
+	}
+	u.written[maphash.Bytes(f.seed, key)] = struct{}{}
 }
 
 // absent reports whether no entry for key exists, without a read, and if
-// so notes t as a blind reader of key until t commits or is discarded.
-// false means "maybe": read the store.
+// so notes it as read blind by t until t commits or is discarded. false
+// means "maybe": read the store.
 func (f *addressFilter) absent(key []byte, t *Txn) bool {
 	if !f.ready.Load() {
 		return false
 	}
 	h := maphash.Bytes(f.seed, key)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i := range f.layers {
-		if f.layers[i].has(h) {
-			return false
-		}
+	u := t.addressUse()
+	if _, own := u.written[h]; own {
+		return false // the store has t's own write
 	}
-	if rs, ok := f.blind[h]; !ok {
-		f.blind[h] = blindReaders{first: t}
-	} else {
-		rs.more = append(rs.more, t)
-		f.blind[h] = rs
+	if !u.reading {
+		f.mu.Lock()
+		f.readers[u] = struct{}{}
+		f.mu.Unlock()
+		u.reading = true
 	}
-	t.blindKeys = append(t.blindKeys, h)
+	// Noted before the filter is asked: a commit that adds the key
+	// after this sees the note.
+	u.mu.Lock()
+	if u.blind == nil {
+		u.blind = make(map[uint64]struct{}, 256)
+	}
+	u.blind[h] = struct{}{}
+	u.mu.Unlock()
+	if f.has(h) {
+		u.mu.Lock()
+		delete(u.blind, h) // read from the store, which Badger tracks
+		u.mu.Unlock()
+		return false
+	}
 	return true
 }
 
 // commit runs commitTs, which makes Badger give t its commit timestamp,
-// unless a writer spoiled one of t's blind reads: then t conflicts.
+// unless a writer spoiled one of t's blind reads: then t conflicts. The
+// keys t wrote enter the filter and spoil the other blind readers.
 func (f *addressFilter) commit(t *Txn, commitTs func()) error {
+	u := t.addrUse
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	spoiled := t.spoiled
-	f.releaseLocked(t)
+	delete(f.readers, u)
+	u.mu.Lock()
+	spoiled := u.spoiled
+	u.mu.Unlock()
 	if spoiled {
 		return fmt.Errorf("an address this transaction found free was taken meanwhile: %w", badger.ErrConflict)
+	}
+	if len(u.written) > 0 {
+		for h := range u.written {
+			f.addLocked(h)
+		}
+		for r := range f.readers {
+			r.mu.Lock()
+			for h := range u.written {
+				if _, ok := r.blind[h]; ok {
+					r.spoiled = true
+					break
+				}
+			}
+			r.mu.Unlock()
+		}
 	}
 	commitTs()
 	return nil
 }
 
-// release forgets t's blind reads (t was discarded).
+// release forgets t (discarded without a commit).
 func (f *addressFilter) release(t *Txn) {
-	if len(t.blindKeys) == 0 {
-		return
+	if u := t.addrUse; u != nil && u.reading {
+		f.mu.Lock()
+		delete(f.readers, u)
+		f.mu.Unlock()
+		u.reading = false
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.releaseLocked(t)
-}
-
-func (f *addressFilter) releaseLocked(t *Txn) {
-	for _, h := range t.blindKeys {
-		rs := f.blind[h]
-		switch i := slices.Index(rs.more, t); {
-		case i >= 0:
-			rs.more = slices.Delete(rs.more, i, i+1)
-		case rs.first == t && len(rs.more) > 0:
-			rs.first, rs.more = rs.more[0], rs.more[1:]
-		case rs.first == t:
-			delete(f.blind, h)
-			continue
-		}
-		f.blind[h] = rs
-	}
-	t.blindKeys, t.spoiled = nil, false
 }

@@ -359,7 +359,7 @@ func (s *Store) commit(t *Txn) error {
 
 // commitWait commits t and waits until it is written.
 func (s *Store) commitWait(t *Txn) error {
-	if len(t.blindKeys) == 0 {
+	if t.addrUse == nil {
 		return t.txn.Commit()
 	}
 	written := make(chan error, 1)
@@ -370,7 +370,7 @@ func (s *Store) commitWait(t *Txn) error {
 // commitWith hands t to Badger's writer, once the address filter has
 // checked t's blind reads; done receives the outcome.
 func (s *Store) commitWith(t *Txn, done func(error)) {
-	if len(t.blindKeys) == 0 {
+	if t.addrUse == nil {
 		t.txn.CommitWith(done)
 		return
 	}

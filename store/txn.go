@@ -28,12 +28,9 @@ type Txn struct {
 	links   []link
 	scratch []byte
 	// addrs is the store's address filter in a read-write transaction;
-	// blindKeys are the index keys it found absent there without a read,
-	// and spoiled says another transaction wrote one of them since
-	// (both guarded by the filter's lock).
-	addrs     *addressFilter
-	blindKeys []uint64
-	spoiled   bool
+	// addrUse is what this transaction read and wrote through it.
+	addrs   *addressFilter
+	addrUse *addressUse
 	// arena holds the keys and values of the asset records this
 	// transaction hands to Badger, which keeps them until the commit:
 	// carved from one chunk instead of allocated one by one, and never
@@ -52,9 +49,16 @@ func (t *Txn) discard() {
 // setAddress writes an address index entry.
 func (t *Txn) setAddress(key, value []byte) error {
 	if t.addrs != nil {
-		t.addrs.add(key, t)
+		t.addrs.wrote(key, t)
 	}
 	return t.txn.Set(key, value)
+}
+
+func (t *Txn) addressUse() *addressUse {
+	if t.addrUse == nil {
+		t.addrUse = &addressUse{}
+	}
+	return t.addrUse
 }
 
 // arenaChunk is the size of the arena's chunks: a batch of new hosts
