@@ -89,6 +89,7 @@ test: test-deps
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+	cd sdk && $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
 demo:
 	@$(MAKE) --no-print-directory deps-demo PKGS="nmap ncat curl"
