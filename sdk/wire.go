@@ -430,49 +430,28 @@ func (ev *incomingEvent) decode(b []byte) error {
 	ev.kind, ev.obs, ev.badPort, ev.result = eventNone, nil, ev.badPort[:0], wireResult{}
 	ev.buf, ev.chunk, ev.chunkOff, ev.chunkEnd = b, "", 0, 0
 	defer func() { ev.buf = nil }() // the message's buffer goes back to gRPC
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
+	return eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		v, n, ok := bytesField(b, typ)
+		if !ok || n < 0 {
+			return n, ok, nil
 		}
-		b = b[n:]
-		switch {
-		case num == fEventBatch && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return errDecode
-			}
+		switch num {
+		case fEventBatch:
 			if ev.kind != eventBatch {
 				// A oneof's case replaces the other; the same case
 				// merges, and a batch merges by appending.
 				ev.kind, ev.result = eventBatch, wireResult{}
 				ev.obs, ev.badPort = make([]Observation, 0, max(hint, 16)), ev.badPort[:0]
 			}
-			if err := ev.decodeBatch(v); err != nil {
-				return err
-			}
-			b = b[n:]
-		case num == fEventResult && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return errDecode
-			}
+			return n, true, ev.decodeBatch(v)
+		case fEventResult:
 			if ev.kind != eventResult {
 				ev.kind, ev.obs, ev.badPort, ev.result = eventResult, nil, ev.badPort[:0], wireResult{}
 			}
-			if err := ev.decodeResult(v); err != nil {
-				return err
-			}
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return errDecode
-			}
-			b = b[n:]
+			return n, true, ev.decodeResult(v)
 		}
-	}
-	return nil
+		return 0, false, nil
+	})
 }
 
 // check applies to observation i what observationFromPB checks: a port
@@ -502,14 +481,52 @@ func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
 	return protowire.Number(v >> 3), protowire.Type(v & 7), n
 }
 
-// skip passes over a field the decoder does not read: an unknown one, or
-// a known one with another wire type, which proto treats as unknown.
-func skip(b []byte, num protowire.Number, typ protowire.Type) ([]byte, error) {
-	n := protowire.ConsumeFieldValue(num, typ, b)
-	if n < 0 {
-		return nil, errDecode
+// eachField calls field for each field of the message b, in order, with
+// its number, wire type and the bytes that follow its tag. field returns
+// how many of those its value took, or ok false for a field it does not
+// read (an unknown one, or a known one with another wire type, which
+// proto treats as unknown), which is then skipped. A negative n is a
+// value that does not parse.
+func eachField(b []byte, field func(num protowire.Number, typ protowire.Type, b []byte) (n int, ok bool, err error)) error {
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
+		n, ok, err := field(num, typ, b)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return errDecode
+		}
+		b = b[n:]
 	}
-	return b[n:], nil
+	return nil
+}
+
+// bytesField reads a length-delimited field's value at b; ok is false
+// for another wire type.
+func bytesField(b []byte, typ protowire.Type) (v []byte, n int, ok bool) {
+	if typ != protowire.BytesType {
+		return nil, 0, false
+	}
+	v, n = protowire.ConsumeBytes(b)
+	return v, n, true
+}
+
+// varintValue reads a varint field's value at b; ok is false for another
+// wire type.
+func varintValue(b []byte, typ protowire.Type) (v uint64, n int, ok bool) {
+	if typ != protowire.VarintType {
+		return 0, 0, false
+	}
+	v, n = protowire.ConsumeVarint(b)
+	return v, n, true
 }
 
 // str reads a string field's value v (a slice of ev.buf) as proto3 does,
@@ -532,44 +549,25 @@ func (ev *incomingEvent) str(v []byte) (string, error) {
 	return ev.chunk[off-ev.chunkOff : off-ev.chunkOff+len(v)], nil
 }
 
-// stringField reads a string field at b, or reports ok=false when the
+// stringField reads a string field at b, or reports ok false when the
 // wire type is not that of a string (then the field is skipped).
 func (ev *incomingEvent) stringField(b []byte, typ protowire.Type) (s string, n int, ok bool, err error) {
-	if typ != protowire.BytesType {
-		return "", 0, false, nil
-	}
-	v, n := protowire.ConsumeBytes(b)
-	if n < 0 {
-		return "", 0, true, errDecode
+	v, n, ok := bytesField(b, typ)
+	if !ok || n < 0 {
+		return "", n, ok, nil
 	}
 	s, err = ev.str(v)
 	return s, n, true, err
 }
 
 func (ev *incomingEvent) decodeBatch(b []byte) error {
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
+	return eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		v, n, ok := bytesField(b, typ)
+		if num != fBatchObservations || !ok || n < 0 {
+			return n, ok && num == fBatchObservations, nil
 		}
-		b = b[n:]
-		if num != fBatchObservations || typ != protowire.BytesType {
-			var err error
-			if b, err = skip(b, num, typ); err != nil {
-				return err
-			}
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return errDecode
-		}
-		if err := ev.decodeObservation(v); err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
+		return n, true, ev.decodeObservation(v)
+	})
 }
 
 func (ev *incomingEvent) decodeObservation(b []byte) error {
@@ -577,84 +575,61 @@ func (ev *incomingEvent) decodeObservation(b []byte) error {
 	var o Observation
 	index := len(ev.obs)
 	badPort, factsSeen, labelsSeen := false, false, false
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
-		}
-		b = b[n:]
-		var (
-			s   string
-			ok  bool
-			err error
-		)
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
 		switch num {
 		case fObsHostnames, fObsStatus, fObsOS, fObsInstanceID, fObsSource:
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return err
+			s, n, ok, err := ev.stringField(b, typ)
+			if !ok || n < 0 || err != nil {
+				return n, ok, err
 			}
-			if ok {
-				switch num {
-				case fObsHostnames:
-					ev.hosts = append(ev.hosts, s)
-				case fObsStatus:
-					o.Status = s
-				case fObsOS:
-					o.OS = s
-				case fObsInstanceID:
-					o.InstanceID = s
-				case fObsSource:
-					o.Source = s
-				}
+			switch num {
+			case fObsHostnames:
+				ev.hosts = append(ev.hosts, s)
+			case fObsStatus:
+				o.Status = s
+			case fObsOS:
+				o.OS = s
+			case fObsInstanceID:
+				o.InstanceID = s
+			case fObsSource:
+				o.Source = s
 			}
+			return n, true, nil
 		case fObsAddresses, fObsServices, fObsFacts, fObsLabels:
 			// The generated code makes a map at the first sight of its
 			// field, whatever its wire type: an empty one, not nil.
 			factsSeen = factsSeen || num == fObsFacts
 			labelsSeen = labelsSeen || num == fObsLabels
-			if typ != protowire.BytesType {
-				break
+			v, n, ok := bytesField(b, typ)
+			if !ok || n < 0 {
+				return n, ok, nil
 			}
-			var v []byte
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return errDecode
-			}
-			ok = true
+			var err error
 			switch num {
 			case fObsAddresses:
 				var a Address
-				if err := ev.decodeAddress(v, &a); err != nil {
-					return err
-				}
+				err = ev.decodeAddress(v, &a)
 				ev.addrs = append(ev.addrs, a)
 			case fObsServices:
 				var svc Service
-				port, err := ev.decodeService(v, &svc)
-				if err != nil {
-					return err
-				}
+				var port uint32
+				port, err = ev.decodeService(v, &svc)
 				if port > 65535 && !badPort {
 					badPort = true
 					ev.badPort = append(ev.badPort, portError{obs: index, service: len(ev.svcs), port: port})
 				}
 				ev.svcs = append(ev.svcs, svc)
 			case fObsFacts:
-				if ev.facts, err = ev.decodeEntry(v, ev.facts); err != nil {
-					return err
-				}
+				ev.facts, err = ev.decodeEntry(v, ev.facts)
 			case fObsLabels:
-				if ev.labels, err = ev.decodeEntry(v, ev.labels); err != nil {
-					return err
-				}
+				ev.labels, err = ev.decodeEntry(v, ev.labels)
 			}
+			return n, true, err
 		}
-		if !ok {
-			if b, err = skip(b, num, typ); err != nil {
-				return err
-			}
-			continue
-		}
-		b = b[n:]
+		return 0, false, nil
+	})
+	if err != nil {
+		return err
 	}
 	o.Addresses = carve(&ev.addrArena, ev.addrs)
 	o.Hostnames = carve(&ev.hostArena, ev.hosts)
@@ -698,27 +673,13 @@ func makeMap(kv []string, seen bool) map[string]string {
 }
 
 func (ev *incomingEvent) decodeAddress(b []byte, a *Address) error {
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
+	return eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		if num < fAddrAddr || num > fAddrVendor {
+			return 0, false, nil
 		}
-		b = b[n:]
-		var (
-			s   string
-			ok  bool
-			err error
-		)
-		if num >= fAddrAddr && num <= fAddrVendor {
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return err
-			}
-		}
-		if !ok {
-			if b, err = skip(b, num, typ); err != nil {
-				return err
-			}
-			continue
+		s, n, ok, err := ev.stringField(b, typ)
+		if !ok || n < 0 || err != nil {
+			return n, ok, err
 		}
 		switch num {
 		case fAddrAddr:
@@ -728,186 +689,112 @@ func (ev *incomingEvent) decodeAddress(b []byte, a *Address) error {
 		case fAddrVendor:
 			a.Vendor = s
 		}
-		b = b[n:]
-	}
-	return nil
+		return n, true, nil
+	})
 }
 
 // decodeService reads a Service and returns its port as the wire says it
 // (a uint32, of which observationFromPB refuses what exceeds 65535).
 func (ev *incomingEvent) decodeService(b []byte, svc *Service) (uint32, error) {
 	var port uint32
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return 0, errDecode
-		}
-		b = b[n:]
-		var (
-			s   string
-			ok  bool
-			err error
-		)
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
 		switch {
 		case num == fSvcPort:
-			if typ == protowire.VarintType {
-				var v uint64
-				if v, n = protowire.ConsumeVarint(b); n < 0 {
-					return 0, errDecode
-				}
-				port, ok = uint32(v), true // proto truncates a uint32's varint
+			v, n, ok := varintValue(b, typ)
+			if ok && n >= 0 {
+				port = uint32(v) // proto truncates a uint32's varint
 			}
+			return n, ok, nil
 		case num >= fSvcProtocol && num <= fSvcVersion:
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return 0, err
+			s, n, ok, err := ev.stringField(b, typ)
+			if !ok || n < 0 || err != nil {
+				return n, ok, err
 			}
-			if ok {
-				switch num {
-				case fSvcProtocol:
-					svc.Protocol = Protocol(s)
-				case fSvcState:
-					svc.State = s
-				case fSvcName:
-					svc.Name = s
-				case fSvcProduct:
-					svc.Product = s
-				case fSvcVersion:
-					svc.Version = s
-				}
+			switch num {
+			case fSvcProtocol:
+				svc.Protocol = Protocol(s)
+			case fSvcState:
+				svc.State = s
+			case fSvcName:
+				svc.Name = s
+			case fSvcProduct:
+				svc.Product = s
+			case fSvcVersion:
+				svc.Version = s
 			}
+			return n, true, nil
 		}
-		if !ok {
-			if b, err = skip(b, num, typ); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		b = b[n:]
-	}
+		return 0, false, nil
+	})
 	svc.Port = uint16(port)
-	return port, nil
+	return port, err
 }
 
 // decodeEntry reads a map<string, string> entry and appends its key and
 // value to kv; a missing key or value is "", a repeated one the last.
 func (ev *incomingEvent) decodeEntry(b []byte, kv []string) ([]string, error) {
 	var key, val string
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return kv, errDecode
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		if num != fMapKey && num != fMapValue {
+			return 0, false, nil
 		}
-		b = b[n:]
-		var (
-			s   string
-			ok  bool
-			err error
-		)
-		if num == fMapKey || num == fMapValue {
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return kv, err
-			}
-		}
-		if !ok {
-			if b, err = skip(b, num, typ); err != nil {
-				return kv, err
-			}
-			continue
+		s, n, ok, err := ev.stringField(b, typ)
+		if !ok || n < 0 || err != nil {
+			return n, ok, err
 		}
 		if num == fMapKey {
 			key = s
 		} else {
 			val = s
 		}
-		b = b[n:]
+		return n, true, nil
+	})
+	if err != nil {
+		return kv, err
 	}
 	return append(kv, key, val), nil
 }
 
 func (ev *incomingEvent) decodeResult(b []byte) error {
 	r := &ev.result
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
-		}
-		b = b[n:]
-		ok := false
-		switch {
-		case num == fResultWarnings:
-			var (
-				s   string
-				err error
-			)
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return err
-			}
-			if ok {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		switch num {
+		case fResultWarnings:
+			s, n, ok, err := ev.stringField(b, typ)
+			if ok && n >= 0 && err == nil {
 				r.warnings = append(r.warnings, s)
 			}
-		case num == fResultScope && typ == protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return errDecode
+			return n, ok, err
+		case fResultScope:
+			v, n, ok := bytesField(b, typ)
+			if !ok || n < 0 {
+				return n, ok, nil
 			}
-			if err := ev.decodeScope(v); err != nil { // a repeated scope merges
-				return err
-			}
-			n, ok = m, true
+			return n, true, ev.decodeScope(v) // a repeated scope merges
 		}
-		if !ok {
-			var err error
-			if b, err = skip(b, num, typ); err != nil {
-				return err
-			}
-			continue
-		}
-		b = b[n:]
-	}
-	return nil
+		return 0, false, nil
+	})
 }
 
 func (ev *incomingEvent) decodeScope(b []byte) error {
 	r := &ev.result
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
-		}
-		b = b[n:]
-		ok := false
-		switch {
-		case num == fScopePrefixes:
-			var (
-				s   string
-				err error
-			)
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return err
-			}
-			if ok {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		switch num {
+		case fScopePrefixes:
+			s, n, ok, err := ev.stringField(b, typ)
+			if ok && n >= 0 && err == nil {
 				r.prefixes = append(r.prefixes, s)
 			}
-		case num == fScopePorts && typ == protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return errDecode
+			return n, ok, err
+		case fScopePorts:
+			v, n, ok := bytesField(b, typ)
+			if !ok || n < 0 {
+				return n, ok, nil
 			}
-			if err := ev.decodePortsEntry(v); err != nil {
-				return err
-			}
-			n, ok = m, true
+			return n, true, ev.decodePortsEntry(v)
 		}
-		if !ok {
-			var err error
-			if b, err = skip(b, num, typ); err != nil {
-				return err
-			}
-			continue
-		}
-		b = b[n:]
-	}
-	return nil
+		return 0, false, nil
+	})
 }
 
 // decodePortsEntry reads an entry of map<string, PortRanges>: a later
@@ -918,44 +805,27 @@ func (ev *incomingEvent) decodePortsEntry(b []byte) error {
 		key    string
 		ranges []wirePortRange
 	)
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return errDecode
-		}
-		b = b[n:]
-		ok := false
-		switch {
-		case num == fMapKey:
-			var (
-				s   string
-				err error
-			)
-			if s, n, ok, err = ev.stringField(b, typ); err != nil {
-				return err
-			}
-			if ok {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		switch num {
+		case fMapKey:
+			s, n, ok, err := ev.stringField(b, typ)
+			if ok && n >= 0 && err == nil {
 				key = s
 			}
-		case num == fMapValue && typ == protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return errDecode
+			return n, ok, err
+		case fMapValue:
+			v, n, ok := bytesField(b, typ)
+			if !ok || n < 0 {
+				return n, ok, nil
 			}
 			var err error
-			if ranges, err = decodePortRanges(v, ranges); err != nil {
-				return err
-			}
-			n, ok = m, true
+			ranges, err = decodePortRanges(v, ranges)
+			return n, true, err
 		}
-		if !ok {
-			var err error
-			if b, err = skip(b, num, typ); err != nil {
-				return err
-			}
-			continue
-		}
-		b = b[n:]
+		return 0, false, nil
+	})
+	if err != nil {
+		return err
 	}
 	if ev.result.ports == nil {
 		ev.result.ports = make(map[string][]wirePortRange)
@@ -965,60 +835,39 @@ func (ev *incomingEvent) decodePortsEntry(b []byte) error {
 }
 
 func decodePortRanges(b []byte, ranges []wirePortRange) ([]wirePortRange, error) {
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return nil, errDecode
-		}
-		b = b[n:]
-		if num != fRangesRanges || typ != protowire.BytesType {
-			var err error
-			if b, err = skip(b, num, typ); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, errDecode
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		v, n, ok := bytesField(b, typ)
+		if num != fRangesRanges || !ok || n < 0 {
+			return n, ok && num == fRangesRanges, nil
 		}
 		r, err := decodePortRange(v)
-		if err != nil {
-			return nil, err
-		}
 		ranges = append(ranges, r)
-		b = b[n:]
+		return n, true, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ranges, nil
 }
 
 func decodePortRange(b []byte) (wirePortRange, error) {
 	var r wirePortRange
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return r, errDecode
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, bool, error) {
+		if num != fRangeFirst && num != fRangeLast {
+			return 0, false, nil
 		}
-		b = b[n:]
-		if (num != fRangeFirst && num != fRangeLast) || typ != protowire.VarintType {
-			var err error
-			if b, err = skip(b, num, typ); err != nil {
-				return r, err
-			}
-			continue
-		}
-		v, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return r, errDecode
+		v, n, ok := varintValue(b, typ)
+		if !ok || n < 0 {
+			return n, ok, nil
 		}
 		if num == fRangeFirst {
 			r.first = uint32(v)
 		} else {
 			r.last = uint32(v)
 		}
-		b = b[n:]
-	}
-	return r, nil
+		return n, true, nil
+	})
+	return r, err
 }
 
 // scope applies to a result off the wire the checks scopeFromPB applies
