@@ -133,7 +133,7 @@ func resolve(t *store.Txn, tenant string, o *sdk.Observation) (resolved, error) 
 // stale tells whether one did (an address a provider no longer reports
 // has left its machine).
 func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (owner *model.Asset, stale bool, err error) {
-	id, left, err := t.AddressHolder(tenant, ip)
+	a, left, err := t.HolderAsset(tenant, ip)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, false, nil
@@ -141,10 +141,6 @@ func ownerOf(t *store.Txn, tenant string, ip netip.Addr) (owner *model.Asset, st
 		return nil, false, err
 	case left:
 		return nil, true, nil
-	}
-	a, err := t.Asset(tenant, id)
-	if err != nil {
-		return nil, false, err
 	}
 	if into := a.Facts[model.FactMergedInto]; a.Status == model.StatusMerged && into != "" {
 		if a, err = t.Asset(tenant, into); err != nil {

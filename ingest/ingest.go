@@ -13,8 +13,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -545,45 +543,14 @@ func hexID(id string) (uint64, bool) {
 	return v, true
 }
 
-// AssetID derives the id of an asset first known by its address, so the
-// same host gets the same id in every data dir. The id of a host first
-// known by an IPv4 address begins with that address (the rest is a hash
-// with the tenant): the hosts of one network then sit side by side in
-// the store instead of at random places, which makes writing a first
-// scan or pull of many hosts a third cheaper for Badger's one writer
-// (docs/benchmarks.md). The address in the id is where the host was first
-// seen, not where it is now; the id is as opaque as before.
-func AssetID(tenant string, ip netip.Addr) string {
-	sum := addressHash(tenant, ip)
-	if ip.Is4() {
-		a := ip.As4()
-		copy(sum[:4], a[:])
-	}
-	return hexID16(sum)
-}
+// AssetID derives the id of an asset first known by its address
+// (model.AddressAssetID).
+func AssetID(tenant string, ip netip.Addr) string { return model.AddressAssetID(tenant, ip) }
 
 // legacyAssetID is the id AssetID gave a host first known by an IPv4
 // address before ids began with it: a hash alone.
-func legacyAssetID(tenant string, ip netip.Addr) string { return hexID16(addressHash(tenant, ip)) }
-
-// addressHash is sha256(tenant + "\x00" + ip.String()), hashed from a
-// buffer on the stack: this runs for every new host.
-func addressHash(tenant string, ip netip.Addr) [sha256.Size]byte {
-	var buf [96]byte
-	b := append(append(buf[:0], tenant...), 0)
-	if ip.IsValid() {
-		b = ip.AppendTo(b) // ip.String's text
-	} else {
-		b = append(b, ip.String()...)
-	}
-	return sha256.Sum256(b)
-}
-
-// hexID16 spells the first 8 bytes of sum as an id.
-func hexID16(sum [sha256.Size]byte) string {
-	var id [16]byte
-	hex.Encode(id[:], sum[:8])
-	return string(id[:])
+func legacyAssetID(tenant string, ip netip.Addr) string {
+	return model.LegacyAddressAssetID(tenant, ip)
 }
 
 func (a *Applier) now() time.Time {

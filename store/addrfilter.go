@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/sollwert/sollwert/model"
 )
 
 // addressFilter spares a first run of many hosts a read per host: the
@@ -39,13 +40,46 @@ type addressFilter struct {
 	seed  maphash.Seed
 	ready atomic.Bool // the keys stored before Open are all in
 
-	// layers only grow, copied on growth under mu; the last takes new
-	// keys, a full one stays as it is.
-	layers atomic.Pointer[[]*bloomLayer]
+	// held holds the address of every asset that holds or held one:
+	// every index entry, and the address each address-born asset was
+	// made from, which needs no entry (store/txn.go AddressHolder);
+	// explicit holds the index entries alone.
+	held, explicit bloom
 
 	mu sync.Mutex
 	// readers are the open transactions that read a key blind.
 	readers map[*addressUse]struct{}
+}
+
+// bloom is a Bloom filter made of layers that only grow, copied on
+// growth under the filter's mu; the last layer takes new keys, a full
+// one stays as it is.
+type bloom struct{ layers atomic.Pointer[[]*bloomLayer] }
+
+func (b *bloom) init() {
+	layers := []*bloomLayer{newBloomLayer(1 << 17)}
+	b.layers.Store(&layers)
+}
+
+// addLocked adds h; the filter's mu is held.
+func (b *bloom) addLocked(h uint64) {
+	layers := *b.layers.Load()
+	last := layers[len(layers)-1]
+	if last.count >= last.capacity {
+		last = newBloomLayer(8 * last.capacity)
+		grown := append(layers[:len(layers):len(layers)], last)
+		b.layers.Store(&grown)
+	}
+	last.add(h)
+}
+
+func (b *bloom) has(h uint64) bool {
+	for _, l := range *b.layers.Load() {
+		if l.has(h) {
+			return true
+		}
+	}
+	return false
 }
 
 // addressUse is what one read-write transaction did with the address
@@ -54,9 +88,10 @@ type addressUse struct {
 	mu      sync.Mutex // guards blind and spoiled against other commits
 	blind   map[uint64]struct{}
 	spoiled bool
-	// written is the transaction's own; its keys enter the filter when
-	// it commits.
-	written map[uint64]struct{}
+	// written is the transaction's own: the keys it wrote an entry for
+	// (true) or made an address-born asset for (false); they enter the
+	// filter when it commits.
+	written map[uint64]bool
 	reading bool // registered among the filter's readers
 }
 
@@ -103,21 +138,35 @@ func (l *bloomLayer) has(h uint64) bool {
 
 func newAddressFilter() *addressFilter {
 	f := &addressFilter{seed: maphash.MakeSeed(), readers: map[*addressUse]struct{}{}}
-	layers := []*bloomLayer{newBloomLayer(1 << 17)}
-	f.layers.Store(&layers)
+	f.held.init()
+	f.explicit.init()
 	return f
 }
 
-// load adds the address index keys of db, then lets the filter answer.
-// Keys committed meanwhile are added by their committers.
+// load adds the address index keys of db and the addresses of its
+// address-born assets, then lets the filter answer. Keys committed
+// meanwhile are added by their committers.
 func (f *addressFilter) load(db *badger.DB) error {
 	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixIP)})
-		defer it.Close()
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixIP)})
 		for it.Rewind(); it.Valid(); it.Next() {
-			f.addLocked(maphash.Bytes(f.seed, it.Item().Key()))
+			h := maphash.Bytes(f.seed, it.Item().Key())
+			f.held.addLocked(h)
+			f.explicit.addLocked(h)
+		}
+		it.Close()
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixAsset)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			tenant, id, ok := splitAssetKey(it.Item().Key())
+			if !ok {
+				continue
+			}
+			if ip, born := model.AddressOfID(tenant, id); born {
+				f.held.addLocked(maphash.Bytes(f.seed, ipKey(tenant, ip)))
+			}
 		}
 		return nil
 	})
@@ -128,46 +177,36 @@ func (f *addressFilter) load(db *badger.DB) error {
 	return nil
 }
 
-func (f *addressFilter) addLocked(h uint64) {
-	layers := *f.layers.Load()
-	last := layers[len(layers)-1]
-	if last.count >= last.capacity {
-		last = newBloomLayer(8 * last.capacity)
-		grown := append(layers[:len(layers):len(layers)], last)
-		f.layers.Store(&grown)
-	}
-	last.add(h)
-}
-
-func (f *addressFilter) has(h uint64) bool {
-	for _, l := range *f.layers.Load() {
-		if l.has(h) {
-			return true
-		}
-	}
-	return false
-}
-
-// wrote notes that t writes key.
-func (f *addressFilter) wrote(key []byte, t *Txn) {
+// wrote notes that t writes an entry for key (explicit), or makes the
+// asset key's address is born to, which needs none.
+func (f *addressFilter) wrote(key []byte, t *Txn, explicit bool) {
 	u := t.addressUse()
 	if u.written == nil {
-		u.written = make(map[uint64]struct{}, 256)
+		u.written = make(map[uint64]bool, 256)
 	}
-	u.written[maphash.Bytes(f.seed, key)] = struct{}{}
+	h := maphash.Bytes(f.seed, key)
+	u.written[h] = u.written[h] || explicit
 }
 
-// absent reports whether no entry for key exists, without a read, and if
-// so notes it as read blind by t until t commits or is discarded. false
-// means "maybe": read the store.
-func (f *addressFilter) absent(key []byte, t *Txn) bool {
+// addressLookup is what the filter knows of an address.
+type addressLookup int
+
+const (
+	readIndex addressLookup = iota // the index may hold an entry: read it
+	noEntry                        // no entry; the asset the address makes may hold it
+	noHolder                       // no asset holds or held the address
+)
+
+// lookup tells what to read for key. Unless the answer is readIndex, t
+// notes key as read blind until it commits or is discarded.
+func (f *addressFilter) lookup(key []byte, t *Txn) addressLookup {
 	if !f.ready.Load() {
-		return false
+		return readIndex
 	}
 	h := maphash.Bytes(f.seed, key)
 	u := t.addressUse()
 	if _, own := u.written[h]; own {
-		return false // the store has t's own write
+		return readIndex // the store has t's own write
 	}
 	if !u.reading {
 		f.mu.Lock()
@@ -183,13 +222,16 @@ func (f *addressFilter) absent(key []byte, t *Txn) bool {
 	}
 	u.blind[h] = struct{}{}
 	u.mu.Unlock()
-	if f.has(h) {
+	switch {
+	case f.explicit.has(h):
 		u.mu.Lock()
 		delete(u.blind, h) // read from the store, which Badger tracks
 		u.mu.Unlock()
-		return false
+		return readIndex
+	case f.held.has(h):
+		return noEntry
 	}
-	return true
+	return noHolder
 }
 
 // commit runs commitTs, which makes Badger give t its commit timestamp,
@@ -207,8 +249,11 @@ func (f *addressFilter) commit(t *Txn, commitTs func()) error {
 		return fmt.Errorf("an address this transaction found free was taken meanwhile: %w", badger.ErrConflict)
 	}
 	if len(u.written) > 0 {
-		for h := range u.written {
-			f.addLocked(h)
+		for h, explicit := range u.written {
+			f.held.addLocked(h)
+			if explicit {
+				f.explicit.addLocked(h)
+			}
 		}
 		for r := range f.readers {
 			r.mu.Lock()

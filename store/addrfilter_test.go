@@ -1,12 +1,16 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/sollwert/sollwert/model"
+	"github.com/sollwert/sollwert/sdk"
 )
 
 // filterStore opens a store whose address filter has loaded what the
@@ -197,4 +201,115 @@ func TestAddressFilterKnowsStoredAddresses(t *testing.T) {
 	if blind := blindReads(tx); blind < 2*n*98/100 {
 		t.Fatalf("only %d of %d free addresses were answered by the filter", blind, 2*n)
 	}
+}
+
+// TestAddressBornAssetsNeedNoEntry follows an asset made from its
+// address (model.AddressAssetID): no index entry is written for it, yet
+// every lookup names it, also after a reopen; once it leaves the address,
+// or another asset takes it, an entry says so.
+func TestAddressBornAssetsNeedNoEntry(t *testing.T) {
+	dir := t.TempDir()
+	s := filterStore(t, dir)
+	ctx := context.Background()
+	x := netip.MustParseAddr("198.18.7.5")
+	born := model.AddressAssetID("t", x)
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	asset := func(id string, version uint64, ips ...netip.Addr) *model.Version {
+		a := model.Asset{ID: id, Tenant: "t", Version: version, Status: sdk.StatusUp, FirstSeen: now, LastSeen: now}
+		for _, ip := range ips {
+			a.Addresses = append(a.Addresses, sdk.Address{Addr: ip.String(), Type: "ipv4"})
+		}
+		return &model.Version{AssetID: id, Version: version, Time: now, Source: "nmap", Job: "scan", RunID: "r",
+			Changes: []model.Change{{Field: "status", To: "up"}}, Asset: a}
+	}
+	write := func(prev *model.Asset, v *model.Version) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx *Txn) error { return tx.PutVersion(prev, v) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// check looks x up every way the store offers.
+	check := func(what, wantID string, wantLeft bool) {
+		t.Helper()
+		if err := s.View(ctx, func(tx *Txn) error {
+			id, left, err := tx.AddressHolder("t", x)
+			if wantID == "" {
+				if !errors.Is(err, ErrNotFound) {
+					return fmt.Errorf("holder %q, %v; want none", id, err)
+				}
+			} else if err != nil || id != wantID || left != wantLeft {
+				return fmt.Errorf("holder %q left %t, %v; want %q left %t", id, left, err, wantID, wantLeft)
+			}
+			var inRange []string
+			if err := tx.AssetIDsInPrefix("t", netip.MustParsePrefix("198.18.0.0/16"), func(id string) error {
+				inRange = append(inRange, id)
+				return nil
+			}); err != nil {
+				return err
+			}
+			want := []string{}
+			if wantID != "" && !wantLeft {
+				want = append(want, wantID)
+			}
+			if fmt.Sprint(inRange) != fmt.Sprint(want) {
+				return fmt.Errorf("the /16 holds %v, want %v", inRange, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	entry := func() bool {
+		t.Helper()
+		found := false
+		if err := s.db.View(func(txn *badger.Txn) error {
+			_, err := txn.Get(ipKey("t", x))
+			found = err == nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+
+	check("before", "", false)
+	// An id of the same shape that is not the one x makes is no holder.
+	write(nil, asset(born[:8]+"ffffffff", 1, netip.MustParseAddr("198.19.9.9")))
+	first := asset(born, 1, x)
+	write(nil, first)
+	if entry() {
+		t.Fatal("an index entry was written for the address the asset was made from")
+	}
+	if err := s.View(ctx, func(tx *Txn) error {
+		id, err := tx.AssetIDByIP("t", netip.MustParseAddr("198.19.9.9"))
+		if err != nil || id != born[:8]+"ffffffff" {
+			return fmt.Errorf("the other asset's address: %q, %v", id, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("made from x", born, false)
+	s.Close()
+	s = filterStore(t, dir)
+	defer func() { s.Close() }()
+	tx := s.begin()
+	if _, _, err := tx.AddressHolder("t", x); err != nil || blindReads(tx) != 1 {
+		t.Fatalf("after a reopen the filter does not know x is held: %v (blind reads %d)", err, blindReads(tx))
+	}
+	tx.discard()
+	check("after a reopen", born, false)
+
+	// The asset leaves x: an entry says so.
+	y := netip.MustParseAddr("198.19.7.6")
+	second := asset(born, 2, y)
+	write(&first.Asset, second)
+	if !entry() {
+		t.Fatal("no entry after the asset left the address it was made from")
+	}
+	check("left", born, true)
+	// Another asset takes x.
+	other := asset("0123456789abcdef", 1, x)
+	write(nil, other)
+	check("taken", "0123456789abcdef", false)
 }

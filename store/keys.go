@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 
@@ -14,7 +15,7 @@ import (
 //	m/schema                              schema version
 //	a/TENANT/ASSET                        current asset and its newest version (record.go)
 //	h/TENANT/ASSET/VERSION(8)             older asset version (history)
-//	i/TENANT/IP(16)                       address index -> asset id
+//	i/TENANT/IP(16)                       address index -> asset id (none for the address an id was made from)
 //	n/TENANT/KIND/VALUE                   identity index (instance, uuid, serial, mac) -> asset id
 //	d/TENANT/DEVIATION                    deviation
 //	e/TENANT/ASSET                        ids of the deviations of an asset
@@ -51,6 +52,16 @@ func appendAssetKey(k []byte, tenant, id string) []byte {
 }
 
 func assetPrefix(tenant string) []byte { return []byte(prefixAsset + tenant + "/") }
+
+// splitAssetKey returns the tenant and id of an asset key.
+func splitAssetKey(k []byte) (tenant, id string, ok bool) {
+	rest, found := bytes.CutPrefix(k, []byte(prefixAsset))
+	if !found {
+		return "", "", false
+	}
+	t, i, found := bytes.Cut(rest, []byte{'/'})
+	return string(t), string(i), found
+}
 
 func historyPrefix(tenant, id string) []byte {
 	return []byte(prefixHistory + tenant + "/" + id + "/")

@@ -26,7 +26,8 @@ import (
 //	5  history and audit records are chained per tenant (chain.go)
 //	6  services may carry the address they were seen on (tagServiceAddresses)
 //	7  one chain entry per transaction and tenant (chainFormatBatch)
-const SchemaVersion = 7
+//	8  no address index entry for the address an asset was made from (bornHolder)
+const SchemaVersion = 8
 
 // ErrNotFound is returned for records that do not exist.
 var ErrNotFound = errors.New("not found")
@@ -235,6 +236,12 @@ func migrate(txn *badger.Txn, from int) error {
 			// before are read as they are and nothing is rewritten (their
 			// hashes are what checkpoints signed); an older sollwert must
 			// not open the store any more, as it cannot read the new ones.
+		case 7:
+			// 7 -> 8: a new asset made from its address (an id that
+			// begins with it) gets no index entry for it. The entries
+			// written before stay valid and nothing is rewritten; an
+			// older sollwert must not open the store any more, as it
+			// would find no holder for those addresses.
 		default:
 			return fmt.Errorf("store: no migration from schema version %d", v)
 		}

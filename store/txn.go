@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +51,7 @@ func (t *Txn) discard() {
 // setAddress writes an address index entry.
 func (t *Txn) setAddress(key, value []byte) error {
 	if t.addrs != nil {
-		t.addrs.wrote(key, t)
+		t.addrs.wrote(key, t, true)
 	}
 	return t.txn.Set(key, value)
 }
@@ -202,16 +204,53 @@ const leftMark = 0
 // whether that asset has left the address since. ErrNotFound: no asset
 // ever held it.
 func (t *Txn) AddressHolder(tenant string, ip netip.Addr) (id string, left bool, err error) {
-	key := ipKey(tenant, ip)
-	if t.addrs != nil && t.addrs.absent(key, t) {
-		return "", false, ErrNotFound
+	id, _, left, err = t.addressHolder(tenant, ip)
+	return id, left, err
+}
+
+// HolderAsset is AddressHolder with the holder's asset, as Asset reads
+// it (identity resolution reads it next; an address without an entry
+// has been answered from it already).
+func (t *Txn) HolderAsset(tenant string, ip netip.Addr) (a *model.Asset, left bool, err error) {
+	id, a, left, err := t.addressHolder(tenant, ip)
+	if err != nil || a != nil {
+		return a, left, err
 	}
+	a, err = t.Asset(tenant, id)
+	return a, left, err
+}
+
+// addressHolder is AddressHolder, with the holder's asset when it was
+// read to find it.
+func (t *Txn) addressHolder(tenant string, ip netip.Addr) (id string, a *model.Asset, left bool, err error) {
+	key := ipKey(tenant, ip)
+	look := readIndex
+	if t.addrs != nil {
+		look = t.addrs.lookup(key, t)
+	}
+	switch look {
+	case noHolder:
+		return "", nil, false, ErrNotFound
+	case readIndex:
+		id, left, found, err := t.indexEntry(key)
+		if err != nil {
+			return "", nil, false, fmt.Errorf("address index %s: %w", ip, err)
+		}
+		if found {
+			return id, nil, left, nil
+		}
+	}
+	return t.bornHolder(tenant, ip)
+}
+
+// indexEntry reads the address index entry under key.
+func (t *Txn) indexEntry(key []byte) (id string, left, found bool, err error) {
 	item, err := t.txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return "", false, ErrNotFound
+		return "", false, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("address index %s: %w", ip, err)
+		return "", false, false, err
 	}
 	err = item.Value(func(v []byte) error {
 		if len(v) > 0 && v[0] == leftMark {
@@ -221,7 +260,33 @@ func (t *Txn) AddressHolder(tenant string, ip netip.Addr) (id string, left bool,
 		}
 		return nil
 	})
-	return id, left, err
+	return id, left, err == nil, err
+}
+
+// bornHolder is the holder of an address the index has no entry for: the
+// asset made from it (model.AddressAssetID), which needs none as long as
+// it holds the address and no other asset took it (both write an entry:
+// putAssetRecord, markLeft). ErrNotFound: no asset ever held it.
+func (t *Txn) bornHolder(tenant string, ip netip.Addr) (id string, a *model.Asset, left bool, err error) {
+	if !ip.Is4() {
+		return "", nil, false, ErrNotFound
+	}
+	id = model.AddressAssetID(tenant, ip)
+	a, err = t.Asset(tenant, id)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil, false, ErrNotFound
+	}
+	if err != nil {
+		return "", nil, false, err
+	}
+	return id, a, !model.Holds(a, ip), nil
+}
+
+// bornAt reports whether id is the asset made from ip, which the address
+// index names without an entry.
+func bornAt(tenant, id string, ip netip.Addr) bool {
+	born, ok := model.AddressOfID(tenant, id)
+	return ok && born == ip
 }
 
 // ClaimAddress points the address index for ip at asset id, which now
@@ -369,7 +434,17 @@ func (t *Txn) putAssetRecord(a, prev *model.Asset, rec []byte) error {
 		if err != nil {
 			continue // MAC addresses are not indexed here
 		}
-		if err := t.setAddress(t.keep(appendIPKey(t.room(ipKeySize(a.Tenant)), a.Tenant, ip.Unmap())), id); err != nil {
+		ip = ip.Unmap()
+		if prev == nil && bornAt(a.Tenant, a.ID, ip) {
+			// A new asset made from its address needs no entry for it
+			// (bornHolder); the filter learns it holds the address.
+			if t.addrs != nil {
+				var buf [64]byte
+				t.addrs.wrote(appendIPKey(buf[:0], a.Tenant, ip), t, false)
+			}
+			continue
+		}
+		if err := t.setAddress(t.keep(appendIPKey(t.room(ipKeySize(a.Tenant)), a.Tenant, ip)), id); err != nil {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}
@@ -393,14 +468,18 @@ func (t *Txn) markLeft(a, prev *model.Asset) error {
 			continue
 		}
 		ip = ip.Unmap()
-		id, left, err := t.AddressHolder(a.Tenant, ip)
-		if errors.Is(err, ErrNotFound) || (err == nil && (left || id != a.ID)) {
+		// The entry, not AddressHolder: a has already been written
+		// without ip, and an asset made from ip that leaves it needs
+		// the entry now (bornHolder names it only while it holds ip).
+		key := ipKey(a.Tenant, ip)
+		id, left, found, err := t.indexEntry(key)
+		if err != nil {
+			return fmt.Errorf("address index %s: %w", ip, err)
+		}
+		if found && (left || id != a.ID) || !found && !bornAt(a.Tenant, a.ID, ip) {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		if err := t.setAddress(ipKey(a.Tenant, ip), append([]byte{leftMark}, a.ID...)); err != nil {
+		if err := t.setAddress(key, append([]byte{leftMark}, a.ID...)); err != nil {
 			return fmt.Errorf("index %s: %w", ip, err)
 		}
 	}
@@ -485,11 +564,38 @@ func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string)
 	last := lastAddr(p)
 	prefix := ipPrefix(tenant)
 	end := append(ipKey(tenant, last), 0)
-	return t.forEach(prefix, ipKey(tenant, first), end, false, true, func(_, v []byte) error {
+	// The addresses with an entry, in order (IPv4 only: the others have
+	// no address-born assets to tell apart from them).
+	var entries []uint32
+	if err := t.forEach(prefix, ipKey(tenant, first), end, false, true, func(k, v []byte) error {
+		if first.Is4() {
+			entries = append(entries, binary.BigEndian.Uint32(k[len(k)-4:]))
+		}
 		if len(v) > 0 && v[0] == leftMark {
 			return nil
 		}
 		return fn(string(v))
+	}); err != nil {
+		return err
+	}
+	if !first.Is4() {
+		return nil
+	}
+	// The assets made from an address of p that no entry names hold it
+	// (bornHolder): their ids begin with it.
+	f, l := first.As4(), last.As4()
+	from := assetKey(tenant, hex.EncodeToString(f[:]))
+	to := append(assetKey(tenant, hex.EncodeToString(l[:])), 'g') // past every hex digit
+	return t.forEach(assetPrefix(tenant), from, to, false, false, func(k, _ []byte) error {
+		id := string(k[len(assetPrefix(tenant)):])
+		ip, born := model.AddressOfID(tenant, id)
+		if !born || !p.Contains(ip) {
+			return nil
+		}
+		if _, named := slices.BinarySearch(entries, binary.BigEndian.Uint32(ip.AsSlice())); named {
+			return nil
+		}
+		return fn(id)
 	})
 }
 
