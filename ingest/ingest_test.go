@@ -3,8 +3,10 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"net/netip"
 	"sort"
 	"strings"
@@ -322,8 +324,10 @@ func TestHistorySnapshotsAreTheAssetAtTheirVersion(t *testing.T) {
 	}
 }
 
-// TestAssetIDFormula holds AssetID to the formula ids have always been
-// derived by, which data dirs depend on.
+// TestAssetIDFormula holds AssetID to the formula ids are derived by,
+// which data dirs depend on: for an IPv4 address the address and a
+// CRC-32C of tenant and address, for others (and legacyAssetID) the
+// first 8 bytes of a SHA-256.
 func TestAssetIDFormula(t *testing.T) {
 	for _, tenant := range []string{"", model.DefaultTenant, "a-tenant-name-longer-than-the-stack-buffer-AssetID-hashes-from-" + strings.Repeat("x", 64)} {
 		for _, s := range []string{"", "127.0.0.1", "198.18.255.1", "::1", "2001:db8::42", "::ffff:10.0.0.1", "fe80::1%eth0"} {
@@ -335,11 +339,13 @@ func TestAssetIDFormula(t *testing.T) {
 			if got, want := legacyAssetID(tenant, ip), hex.EncodeToString(sum[:8]); got != want {
 				t.Errorf("legacyAssetID(%q, %q) = %s, want %s", tenant, s, got, want)
 			}
+			want := hex.EncodeToString(sum[:8])
 			if ip.Is4() {
 				a := ip.As4()
-				copy(sum[:4], a[:])
+				crc := crc32.Checksum([]byte(tenant+"\x00"+ip.String()), crc32.MakeTable(crc32.Castagnoli))
+				want = hex.EncodeToString(binary.BigEndian.AppendUint32(a[:], crc))
 			}
-			if got, want := AssetID(tenant, ip), hex.EncodeToString(sum[:8]); got != want {
+			if got := AssetID(tenant, ip); got != want {
 				t.Errorf("AssetID(%q, %q) = %s, want %s", tenant, s, got, want)
 			}
 		}
