@@ -240,19 +240,25 @@ func TestAddressBornAssetsNeedNoEntry(t *testing.T) {
 			} else if err != nil || id != wantID || left != wantLeft {
 				return fmt.Errorf("holder %q left %t, %v; want %q left %t", id, left, err, wantID, wantLeft)
 			}
-			var inRange []string
-			if err := tx.AssetIDsInPrefix("t", netip.MustParsePrefix("198.18.0.0/16"), func(id string) error {
-				inRange = append(inRange, id)
-				return nil
-			}); err != nil {
-				return err
+			if mid, mleft, err := tx.AddressHolder("t", netip.AddrFrom16(x.As16())); mid != id || mleft != left || (err == nil) != (wantID != "") {
+				return fmt.Errorf("as ::ffff:%s: holder %q left %t, %v", x, mid, mleft, err)
 			}
 			want := []string{}
 			if wantID != "" && !wantLeft {
 				want = append(want, wantID)
 			}
-			if fmt.Sprint(inRange) != fmt.Sprint(want) {
-				return fmt.Errorf("the /16 holds %v, want %v", inRange, want)
+			// The /16 as IPv4 and as IPv4 in IPv6.
+			for _, p := range []string{"198.18.0.0/16", "::ffff:198.18.0.0/112"} {
+				inRange := []string{}
+				if err := tx.AssetIDsInPrefix("t", netip.MustParsePrefix(p), func(id string) error {
+					inRange = append(inRange, id)
+					return nil
+				}); err != nil {
+					return err
+				}
+				if fmt.Sprint(inRange) != fmt.Sprint(want) {
+					return fmt.Errorf("%s holds %v, want %v", p, inRange, want)
+				}
 			}
 			return nil
 		}); err != nil {

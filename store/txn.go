@@ -223,6 +223,7 @@ func (t *Txn) HolderAsset(tenant string, ip netip.Addr) (a *model.Asset, left bo
 // addressHolder is AddressHolder, with the holder's asset when it was
 // read to find it.
 func (t *Txn) addressHolder(tenant string, ip netip.Addr) (id string, a *model.Asset, left bool, err error) {
+	ip = ip.Unmap()
 	key := ipKey(tenant, ip)
 	look := readIndex
 	if t.addrs != nil {
@@ -564,12 +565,15 @@ func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string)
 	last := lastAddr(p)
 	prefix := ipPrefix(tenant)
 	end := append(ipKey(tenant, last), 0)
-	// The addresses with an entry, in order (IPv4 only: the others have
-	// no address-born assets to tell apart from them).
+	// The IPv4 addresses with an entry, in order: only IPv4 addresses
+	// have address-born assets to tell apart from them.
+	v4, hasV4 := ipv4Part(p)
 	var entries []uint32
 	if err := t.forEach(prefix, ipKey(tenant, first), end, false, true, func(k, v []byte) error {
-		if first.Is4() {
-			entries = append(entries, binary.BigEndian.Uint32(k[len(k)-4:]))
+		if hasV4 {
+			if ip, ok := netip.AddrFromSlice(k[len(k)-16:]); ok && ip.Is4In6() {
+				entries = append(entries, binary.BigEndian.Uint32(k[len(k)-4:]))
+			}
 		}
 		if len(v) > 0 && v[0] == leftMark {
 			return nil
@@ -578,12 +582,13 @@ func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string)
 	}); err != nil {
 		return err
 	}
-	if !first.Is4() {
+	if !hasV4 {
 		return nil
 	}
 	// The assets made from an address of p that no entry names hold it
 	// (bornHolder): their ids begin with it.
-	f, l := first.As4(), last.As4()
+	p = v4
+	f, l := v4.Addr().As4(), lastAddr(v4).As4()
 	from := assetKey(tenant, hex.EncodeToString(f[:]))
 	to := append(assetKey(tenant, hex.EncodeToString(l[:])), 'g') // past every hex digit
 	return t.forEach(assetPrefix(tenant), from, to, false, false, func(k, _ []byte) error {
@@ -597,6 +602,22 @@ func (t *Txn) AssetIDsInPrefix(tenant string, p netip.Prefix, fn func(id string)
 		}
 		return fn(id)
 	})
+}
+
+// ipv4Part is the IPv4 prefix of the addresses p holds as IPv4 ones:
+// p itself, or the part of an IPv6 prefix within ::ffff:0:0/96.
+func ipv4Part(p netip.Prefix) (netip.Prefix, bool) {
+	if p.Addr().Is4() {
+		return p, true
+	}
+	mapped := netip.PrefixFrom(netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff}), 96)
+	switch {
+	case p.Bits() <= 96 && p.Contains(mapped.Addr()):
+		return netip.PrefixFrom(netip.IPv4Unspecified(), 0), true
+	case p.Bits() > 96 && mapped.Contains(p.Addr()):
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96), true
+	}
+	return netip.Prefix{}, false
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
