@@ -147,17 +147,30 @@ func newAddressFilter() *addressFilter {
 // address-born assets, then lets the filter answer. Keys committed
 // meanwhile are added by their committers.
 func (f *addressFilter) load(db *badger.DB) error {
-	err := db.View(func(txn *badger.Txn) error {
+	// Added a few thousand at a time: commits wait for the lock meanwhile.
+	var held, explicit []uint64
+	flush := func() {
 		f.mu.Lock()
-		defer f.mu.Unlock()
+		for _, h := range held {
+			f.held.addLocked(h)
+		}
+		for _, h := range explicit {
+			f.explicit.addLocked(h)
+		}
+		f.mu.Unlock()
+		held, explicit = held[:0], explicit[:0]
+	}
+	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixIP)})
 		for it.Rewind(); it.Valid(); it.Next() {
 			h := maphash.Bytes(f.seed, it.Item().Key())
-			f.held.addLocked(h)
-			f.explicit.addLocked(h)
+			held, explicit = append(held, h), append(explicit, h)
+			if len(held) == 4096 {
+				flush()
+			}
 		}
 		it.Close()
-		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixAsset)})
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixAsset)}) // keys only
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			tenant, id, ok := splitAssetKey(it.Item().Key())
@@ -165,7 +178,10 @@ func (f *addressFilter) load(db *badger.DB) error {
 				continue
 			}
 			if ip, born := model.AddressOfID(tenant, id); born {
-				f.held.addLocked(maphash.Bytes(f.seed, ipKey(tenant, ip)))
+				held = append(held, maphash.Bytes(f.seed, ipKey(tenant, ip)))
+				if len(held) == 4096 {
+					flush()
+				}
 			}
 		}
 		return nil
@@ -173,6 +189,7 @@ func (f *addressFilter) load(db *badger.DB) error {
 	if err != nil {
 		return fmt.Errorf("store: load the address filter: %w", err)
 	}
+	flush()
 	f.ready.Store(true)
 	return nil
 }

@@ -162,7 +162,7 @@ func TestAddressFilterKeepsConflictDetection(t *testing.T) {
 func TestAddressFilterKnowsStoredAddresses(t *testing.T) {
 	dir := t.TempDir()
 	s := filterStore(t, dir)
-	const n = 3000 // more than fit one block of the filter
+	const n = 5000 // more than fit one block of the filter, and than load adds at a time
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}) }
 	write := func(s *Store, from, to int) {
 		t.Helper()
