@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sollwert/sollwert/internal/testproc"
 )
 
 // TestSYNScanWithOnlyTwoCapabilities: what the packaged unit grants
@@ -32,7 +33,11 @@ func TestSYNScanWithOnlyTwoCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "sollwert")
-	copyFile(t, binary, bin, 0o755)
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testproc.WriteExecutable(t, bin, b)
 	allowed, _ := listen(t)
 	rogue, _ := listen(t)
 	cfg := filepath.Join(dir, "sollwert.hcl")
@@ -59,24 +64,5 @@ func TestSYNScanWithOnlyTwoCapabilities(t *testing.T) {
 	out, err = scan()
 	if err == nil || !strings.Contains(out, "CAP_NET_RAW") {
 		t.Fatalf("SYN scan without capabilities: err %v\n%s", err, out)
-	}
-}
-
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

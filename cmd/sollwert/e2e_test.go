@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sollwert/sollwert/internal/testproc"
 	"github.com/sollwert/sollwert/model"
 )
 
@@ -353,9 +354,7 @@ func TestDeviationOpensAndResolvesWithRealNmap(t *testing.T) {
 func fakeNmap(t *testing.T, dir, name, body string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testproc.WriteExecutable(t, p, []byte("#!/bin/sh\n"+body+"\n"))
 	return p
 }
 

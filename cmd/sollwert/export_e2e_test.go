@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sollwert/sollwert/internal/testproc"
 )
 
 func requireTool(t *testing.T, name, pkg string) string {
@@ -60,9 +62,7 @@ func TestAnsibleInventoryScript(t *testing.T) {
 	bin := requireTool(t, "ansible-inventory", "ansible-core")
 	e, token, port := exportEnv(t)
 	script := filepath.Join(e.dir, "sollwert-inventory")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec "+binary+" inventory \"$@\"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testproc.WriteExecutable(t, script, []byte("#!/bin/sh\nexec "+binary+" inventory \"$@\"\n"))
 	cmd := exec.Command(bin, "-i", script, "--list")
 	cmd.Env = append(os.Environ(), "SOLLWERT_URL=http://"+e.api, "SOLLWERT_TOKEN="+token, "ANSIBLE_LOCAL_TEMP="+e.dir, "HOME="+e.dir)
 	out, err := cmd.CombinedOutput()

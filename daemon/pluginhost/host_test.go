@@ -217,9 +217,7 @@ func TestReplacedBinaryIsRefusedAfterItsChecksumWasRemembered(t *testing.T) {
 	h := &Host{Dir: dir, Pins: map[string]string{}}
 	changes := map[string]func(path string) error{
 		"renamed": func(path string) error { // a new file at the same path
-			if err := os.WriteFile(path+".new", flipLast(b), 0o755); err != nil {
-				return err
-			}
+			testproc.WriteExecutable(t, path+".new", flipLast(b))
 			return os.Rename(path+".new", path)
 		},
 		"inplace": func(path string) error { // same inode, same size
@@ -233,9 +231,7 @@ func TestReplacedBinaryIsRefusedAfterItsChecksumWasRemembered(t *testing.T) {
 		},
 	}
 	for name := range changes {
-		if err := os.WriteFile(filepath.Join(dir, sdk.PluginPrefix+name), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		testproc.WriteExecutable(t, filepath.Join(dir, sdk.PluginPrefix+name), b)
 		h.Pins[name] = sum
 	}
 	// Only a file that has not changed for 3 s has its checksum remembered.

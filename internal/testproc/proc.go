@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,5 +41,20 @@ func WaitGone(t testing.TB, name string, wait time.Duration) {
 			t.Fatalf("%s still running: pids %v", name, pids)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WriteExecutable writes a program file that the test runs next. A child
+// forked by another goroutine while the file is open for writing inherits
+// the descriptor until it execs, and running the file in that window fails
+// with "text file busy"; holding the fork lock while the file is open keeps
+// any fork out of the window.
+func WriteExecutable(t testing.TB, path string, content []byte) {
+	t.Helper()
+	syscall.ForkLock.Lock()
+	err := os.WriteFile(path, content, 0o755)
+	syscall.ForkLock.Unlock()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	nmaplib "github.com/Ullaakut/nmap/v3"
 	"github.com/hashicorp/go-hclog"
+	"github.com/sollwert/sollwert/internal/testproc"
 	"github.com/sollwert/sollwert/sdk"
 )
 
@@ -244,9 +245,7 @@ func fakeNmap(t *testing.T, body string) string {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "nmap")
 	script := "#!/bin/sh\ncd " + dir + "\nFIXTURES=" + fixtureDir(t) + "\n" + body + "\n"
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testproc.WriteExecutable(t, p, []byte(script))
 	return p
 }
 
