@@ -30,6 +30,27 @@ func TestMergeNewIsMerge(t *testing.T) {
 	}
 }
 
+// A new asset shares the observation's maps; adding its instance fact
+// must not write into the observation's facts, which a retried
+// transaction merges again.
+func TestMergeNewLeavesTheObservationAlone(t *testing.T) {
+	o := sdk.Observation{Addresses: []sdk.Address{{Addr: "198.18.0.1", Type: "ipv4"}}, InstanceID: "i-1",
+		Facts: map[string]string{"os.family": "linux"}, Labels: map[string]string{"team": "a"}}
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	first, _ := Merge(nil, DefaultTenant, "x", o, sdk.Scope{}, RunRef{Source: "cloud"}, now)
+	if len(o.Facts) != 1 || len(first.Facts) != 2 {
+		t.Fatalf("observation's facts %v, asset's %v", o.Facts, first.Facts)
+	}
+	again, _ := Merge(nil, DefaultTenant, "x", o, sdk.Scope{}, RunRef{Source: "cloud"}, now)
+	if !reflect.DeepEqual(first, again) {
+		t.Fatalf("merged again: %+v, first %+v", again, first)
+	}
+	next, _ := Merge(&first, DefaultTenant, "x", sdk.Observation{Labels: map[string]string{"team": "b"}}, sdk.Scope{}, RunRef{}, now)
+	if o.Labels["team"] != "a" || first.Labels["team"] != "a" || next.Labels["team"] != "b" {
+		t.Fatalf("labels: observation %v, first %v, next %v", o.Labels, first.Labels, next.Labels)
+	}
+}
+
 func randomObservation(rng *rand.Rand) (sdk.Observation, sdk.Scope, RunRef) {
 	pick := func(opts ...string) string { return opts[rng.IntN(len(opts))] }
 	var o sdk.Observation
