@@ -27,22 +27,26 @@ type Observations interface {
 
 // dedup finds, for each address, the observation that reported it last.
 // While a run streams in, it only appends each address with the
-// observation's number to a slice: a million hosts cost a million
+// observation's number to a chunk: a million hosts cost a million
 // appends instead of a million inserts at random places of a hash map
-// (most of what taking in an observation cost). Before the observations
-// are read back, seal sorts the slice once (a source that reports in
-// address order hands it over sorted already), keeps each address once
-// and sets aside the numbers of the reports a later one replaced, which
-// are few or none. Addresses are kept as their 16 bytes, without the
-// pointer a netip.Addr holds for its zone, so the slice costs the garbage
+// (most of what taking in an observation cost), and chunks of a fixed
+// size instead of one slice that grows, so that nothing is copied or
+// allocated twice. Before the observations are read back, seal sorts
+// each chunk and walks them together once in address order (a source
+// that reports in address order hands them over sorted, and the walk
+// takes them one after the other), counting the addresses and setting
+// aside the numbers of the reports a later one replaced, which are few
+// or none. Addresses are kept as their 16 bytes, without the pointer a
+// netip.Addr holds for its zone, so the chunks cost the garbage
 // collector nothing to scan; the rare address with a zone keeps its own
 // map.
 type dedup struct {
-	// ips holds one entry per report until seal, then one per address
-	// (its last report), sorted; the entries from sorted on were added
-	// since.
-	ips    []ipReport
-	sorted int
+	// chunks hold one entry per report in the order added; those before
+	// sorted are sorted, and growing is false once the last of them is.
+	chunks   [][]ipReport
+	sorted   int
+	growing  bool
+	distinct int // addresses in the sorted chunks
 	// replaced holds the reports a later one of the same address
 	// replaced.
 	replaced map[uint32]struct{}
@@ -53,6 +57,10 @@ type dedup struct {
 	count   uint32
 	skipped int
 }
+
+// dedupChunk is how many reports a chunk holds once the first has grown
+// to it (384 KB).
+const dedupChunk = 16 << 10
 
 // ipReport says that observation i reported the address hi<<64 | lo.
 type ipReport struct {
@@ -72,7 +80,7 @@ func (d *dedup) add(o *sdk.Observation) {
 			d.zoned[ip] = d.count
 		} else {
 			b := ip.As16()
-			d.ips = append(d.ips, ipReport{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), i: d.count})
+			d.report(ipReport{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), i: d.count})
 		}
 	} else {
 		d.skipped++
@@ -85,6 +93,22 @@ func (d *dedup) add(o *sdk.Observation) {
 	d.count++
 }
 
+// report appends r to the last chunk, which grows by append up to
+// dedupChunk, or to a new one.
+func (d *dedup) report(r ipReport) {
+	n := len(d.chunks)
+	if n == 0 || !d.growing || (len(d.chunks[n-1]) == cap(d.chunks[n-1]) && cap(d.chunks[n-1]) >= dedupChunk) {
+		size := dedupChunk
+		if n == 0 {
+			size = 64
+		}
+		d.chunks = append(d.chunks, make([]ipReport, 0, size))
+		d.growing = true
+		n++
+	}
+	d.chunks[n-1] = append(d.chunks[n-1], r)
+}
+
 func (d *dedup) replace(i uint32) {
 	if d.replaced == nil {
 		d.replaced = make(map[uint32]struct{})
@@ -92,39 +116,103 @@ func (d *dedup) replace(i uint32) {
 	d.replaced[i] = struct{}{}
 }
 
-// seal sorts what was added since the last seal into the addresses seen
-// before, keeping the last report of each.
+func compareReports(a, b *ipReport) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.lo, b.lo); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.i, b.i)
+}
+
+// seal sorts the chunks added since the last seal and walks all of them
+// in address order: each address counts once, and every report of it
+// but the last (reports of one address sort by their number) is
+// replaced. A later seal walks them all again; replacing is idempotent.
 func (d *dedup) seal() {
-	if d.sorted == len(d.ips) {
+	if d.sorted == len(d.chunks) && !d.growing {
 		return
 	}
-	// Reports of one address sort by their number, so the last report of
-	// an address is the last of its run.
-	slices.SortFunc(d.ips, func(a, b ipReport) int {
-		if c := cmp.Compare(a.hi, b.hi); c != 0 {
-			return c
+	for _, c := range d.chunks[d.sorted:] {
+		slices.SortFunc(c, func(a, b ipReport) int { return compareReports(&a, &b) })
+	}
+	d.sorted, d.growing = len(d.chunks), false
+	d.distinct = 0
+	var last *ipReport // the last report of the address walked
+	visit := func(r *ipReport) {
+		if last != nil && last.hi == r.hi && last.lo == r.lo {
+			d.replace(last.i)
+		} else {
+			d.distinct++
 		}
-		if c := cmp.Compare(a.lo, b.lo); c != 0 {
-			return c
+		last = r
+	}
+	if inOrder(d.chunks) {
+		for _, c := range d.chunks {
+			for j := range c {
+				visit(&c[j])
+			}
 		}
-		return cmp.Compare(a.i, b.i)
-	})
-	out := d.ips[:0]
-	for _, r := range d.ips {
-		if n := len(out); n > 0 && out[n-1].hi == r.hi && out[n-1].lo == r.lo {
-			d.replace(out[n-1].i)
-			out[n-1] = r
+		return
+	}
+	// A heap of the chunks by their next report.
+	heads := make([][]ipReport, 0, len(d.chunks))
+	for _, c := range d.chunks {
+		if len(c) > 0 {
+			heads = append(heads, c)
+		}
+	}
+	less := func(x, y int) bool { return compareReports(&heads[x][0], &heads[y][0]) < 0 }
+	down := func(x int) {
+		for {
+			least, l, r := x, 2*x+1, 2*x+2
+			if l < len(heads) && less(l, least) {
+				least = l
+			}
+			if r < len(heads) && less(r, least) {
+				least = r
+			}
+			if least == x {
+				return
+			}
+			heads[x], heads[least] = heads[least], heads[x]
+			x = least
+		}
+	}
+	for x := len(heads)/2 - 1; x >= 0; x-- {
+		down(x)
+	}
+	for len(heads) > 0 {
+		visit(&heads[0][0])
+		if heads[0] = heads[0][1:]; len(heads[0]) == 0 {
+			heads[0] = heads[len(heads)-1]
+			heads = heads[:len(heads)-1]
+		}
+		down(0)
+	}
+}
+
+// inOrder reports whether sorted chunks follow each other in address
+// order, each beginning above where the one before ends.
+func inOrder(chunks [][]ipReport) bool {
+	var end *ipReport
+	for _, c := range chunks {
+		if len(c) == 0 {
 			continue
 		}
-		out = append(out, r)
+		if end != nil && (c[0].hi < end.hi || c[0].hi == end.hi && c[0].lo <= end.lo) {
+			return false
+		}
+		end = &c[len(c)-1]
 	}
-	d.ips, d.sorted = out, len(out)
+	return true
 }
 
 // hosts counts the distinct addresses.
 func (d *dedup) hosts() int {
 	d.seal()
-	return len(d.ips) + len(d.zoned)
+	return d.distinct + len(d.zoned)
 }
 
 // current reports whether observation i, as it was added, is the one to

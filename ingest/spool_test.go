@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -207,5 +209,59 @@ func TestSpoolObservationsOutliveTheirBatch(t *testing.T) {
 		if !reflect.DeepEqual(*o, w) {
 			t.Fatalf("observation %d:\n got %+v\nwant %+v", i, *o, w)
 		}
+	}
+}
+
+// The last report of each address, found from sorted chunks, is the one
+// a map of address to last report finds: addresses in order, shuffled,
+// repeated within and across chunks, and sealed midway (hosts asked for
+// while the run still streams).
+func TestDedupOverManyChunksIsTheLastReport(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr func(r *rand.Rand, i int) netip.Addr
+	}{
+		{"in order", func(_ *rand.Rand, i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}) }},
+		{"in order with repeats", func(_ *rand.Rand, i int) netip.Addr {
+			return netip.AddrFrom4([4]byte{198, 18, byte(i >> 9), byte(i >> 1)})
+		}},
+		{"shuffled", func(r *rand.Rand, _ int) netip.Addr {
+			return netip.AddrFrom4([4]byte{198, 18, byte(r.IntN(200)), byte(r.IntN(256))})
+		}},
+		{"ipv6 and ipv4", func(r *rand.Rand, i int) netip.Addr {
+			if i%3 == 0 {
+				return netip.AddrFrom16([16]byte{0x20, 0x01, 14: byte(r.IntN(100)), 15: byte(r.IntN(256))})
+			}
+			return netip.AddrFrom4([4]byte{198, 19, byte(r.IntN(100)), byte(r.IntN(256))})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 8))
+			var d dedup
+			last := map[netip.Addr]uint32{}
+			n := 3*dedupChunk + 1234
+			for i := 0; i < n; i++ {
+				ip := tc.addr(r, i)
+				d.add(&sdk.Observation{Addresses: []sdk.Address{{Addr: ip.String()}}})
+				last[ip] = uint32(i)
+				if i == dedupChunk/2 || i == 2*dedupChunk+17 {
+					if d.hosts() != len(last) {
+						t.Fatalf("after %d reports: %d hosts, want %d", i+1, d.hosts(), len(last))
+					}
+				}
+			}
+			if d.hosts() != len(last) {
+				t.Fatalf("%d hosts, want %d", d.hosts(), len(last))
+			}
+			current := map[uint32]bool{}
+			for _, i := range last {
+				current[i] = true
+			}
+			for i := 0; i < n; i++ {
+				if d.current(uint32(i)) != current[uint32(i)] {
+					t.Fatalf("report %d: current %t, want %t", i, d.current(uint32(i)), current[uint32(i)])
+				}
+			}
+		})
 	}
 }
