@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -143,21 +144,25 @@ func benchStream(b *testing.B, hosts int) {
 	b.ReportMetric(applying.Seconds()/float64(b.N), "s-applying")
 }
 
-// watchHeap samples the Go heap in use until the returned stop is called.
+// watchHeap samples the Go heap in use (what runtime.MemStats calls
+// HeapInuse) until the returned stop is called. runtime/metrics reads it
+// without stopping the world, as runtime.ReadMemStats would 20 times a
+// second.
 func watchHeap(peak *atomic.Uint64) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var ms runtime.MemStats
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			runtime.ReadMemStats(&ms)
+			metrics.Read(sample)
+			inUse := sample[0].Value.Uint64() + sample[1].Value.Uint64()
 			for {
 				p := peak.Load()
-				if ms.HeapInuse <= p || peak.CompareAndSwap(p, ms.HeapInuse) {
+				if inUse <= p || peak.CompareAndSwap(p, inUse) {
 					break
 				}
 			}
