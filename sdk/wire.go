@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"unicode/utf8"
@@ -103,12 +105,12 @@ const (
 // ---- the plugin's end: encoding ----
 
 // outgoingBatch is a DiscoverEvent holding one ObservationBatch, which
-// wireCodec encodes from obs while gRPC sends it. sizes is scratch kept
-// from one batch to the next; buffers, when set, lends the buffers of
-// the encoded batches.
+// wireCodec encodes from obs while gRPC sends it. last is the size of the
+// batch encoded before, kept to size the next one's buffer; buffers, when
+// set, lends the buffers of the encoded batches.
 type outgoingBatch struct {
 	obs     []Observation
-	sizes   []int
+	last    int
 	buffers *bufferPool
 }
 
@@ -119,44 +121,63 @@ func (e errInvalidUTF8) Error() string {
 	return "proto: field sollwert.plugin.v1." + e.field + " contains invalid UTF-8"
 }
 
+// batchHeadRoom is what marshal leaves before the observations for the
+// batch's tag and length, which it knows only once they are encoded.
+const batchHeadRoom = 1 + binary.MaxVarintLen32
+
+// marshal encodes the batch in one pass over the observations: each
+// observation's length is written into the one byte left for it when it
+// is short (and what follows is moved up when it is not), and the
+// batch's tag and length into the room left before the first, so no
+// observation, and no map of one, is walked twice.
 func (b *outgoingBatch) marshal() (mem.BufferSlice, error) {
-	b.sizes = b.sizes[:0]
-	batch := 0
-	for i := range b.obs {
-		n, err := observationSize(&b.obs[i])
-		if err != nil {
-			return nil, err
-		}
-		b.sizes = append(b.sizes, n)
-		batch += 1 + protowire.SizeBytes(n)
-	}
-	size := 1 + protowire.SizeBytes(batch)
 	var (
 		buf  *[]byte
 		pool mem.BufferPool
 	)
-	if b.buffers == nil || mem.IsBelowBufferPoolingThreshold(size) {
-		s := make([]byte, 0, size)
+	// The last batch's size, or a guess, is where the buffer starts; the
+	// encoding grows it when a batch is larger.
+	want := max(b.last, batchHeadRoom+64*len(b.obs))
+	if b.buffers == nil || mem.IsBelowBufferPoolingThreshold(want) {
+		s := make([]byte, 0, want)
 		buf = &s
 	} else {
 		pool = b.buffers
-		buf = pool.Get(size)
+		buf = pool.Get(want)
 	}
-	out := (*buf)[:0]
-	out = protowire.AppendTag(out, fEventBatch, protowire.BytesType)
-	out = protowire.AppendVarint(out, uint64(batch))
+	out := append((*buf)[:0], make([]byte, batchHeadRoom)...)
 	for i := range b.obs {
 		out = protowire.AppendTag(out, fBatchObservations, protowire.BytesType)
-		out = protowire.AppendVarint(out, uint64(b.sizes[i]))
-		out = appendObservation(out, &b.obs[i])
+		at := len(out)
+		out = append(out, 0)
+		var err error
+		if out, err = appendObservation(out, &b.obs[i]); err != nil {
+			if pool != nil {
+				pool.Put(buf)
+			}
+			return nil, err
+		}
+		n := len(out) - at - 1
+		if n < 0x80 {
+			out[at] = byte(n)
+			continue
+		}
+		w := protowire.SizeVarint(uint64(n))
+		out = append(out, make([]byte, w-1)...)
+		copy(out[at+w:], out[at+1:at+1+n])
+		protowire.AppendVarint(out[at:at], uint64(n))
 	}
-	if len(out) != size {
-		// A bug in observationSize or appendObservation; never send it.
+	batch := len(out) - batchHeadRoom
+	if batch > math.MaxInt32 {
 		if pool != nil {
 			pool.Put(buf)
 		}
-		return nil, fmt.Errorf("sdk: encoded a batch into %d bytes, sized %d", len(out), size)
+		return nil, fmt.Errorf("sdk: a batch of %d bytes is too large to send", batch)
 	}
+	start := batchHeadRoom - 1 - protowire.SizeVarint(uint64(batch))
+	protowire.AppendVarint(protowire.AppendTag(out[start:start], fEventBatch, protowire.BytesType), uint64(batch))
+	out = out[start:]
+	b.last = len(out) + start
 	*buf = out
 	if pool == nil {
 		return mem.BufferSlice{mem.SliceBuffer(out)}, nil
@@ -197,13 +218,6 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
-func validString(s, field string) error {
-	if !utf8.ValidString(s) {
-		return errInvalidUTF8{field}
-	}
-	return nil
-}
-
 func addressSize(a *Address) int {
 	return sizeString(a.Addr) + sizeString(a.Type) + sizeString(a.Vendor)
 }
@@ -222,118 +236,65 @@ func entrySize(k, v string) int {
 	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(len(v))
 }
 
-// observationSize is the encoded size of o, and checks what proto.Marshal
-// checks: every string is UTF-8.
-func observationSize(o *Observation) (int, error) {
-	n := 0
-	for i := range o.Addresses {
-		a := &o.Addresses[i]
-		if err := validString(a.Addr, "Address.addr"); err != nil {
-			return 0, err
-		}
-		if err := validString(a.Type, "Address.type"); err != nil {
-			return 0, err
-		}
-		if err := validString(a.Vendor, "Address.vendor"); err != nil {
-			return 0, err
-		}
-		n += 1 + protowire.SizeBytes(addressSize(a))
-	}
-	for _, h := range o.Hostnames {
-		if err := validString(h, "Observation.hostnames"); err != nil {
-			return 0, err
-		}
-		n += 1 + protowire.SizeBytes(len(h))
-	}
-	if err := validString(o.Status, "Observation.status"); err != nil {
-		return 0, err
-	}
-	if err := validString(o.OS, "Observation.os"); err != nil {
-		return 0, err
-	}
-	n += sizeString(o.Status) + sizeString(o.OS)
-	for i := range o.Services {
-		s := &o.Services[i]
-		for _, f := range [...]struct{ v, name string }{
-			{string(s.Protocol), "Service.protocol"}, {s.State, "Service.state"}, {s.Name, "Service.name"},
-			{s.Product, "Service.product"}, {s.Version, "Service.version"},
-		} {
-			if err := validString(f.v, f.name); err != nil {
-				return 0, err
-			}
-		}
-		n += 1 + protowire.SizeBytes(serviceSize(s))
-	}
-	for k, v := range o.Facts {
-		if err := validString(k, "Observation.facts"); err != nil {
-			return 0, err
-		}
-		if err := validString(v, "Observation.facts"); err != nil {
-			return 0, err
-		}
-		n += 1 + protowire.SizeBytes(entrySize(k, v))
-	}
-	for k, v := range o.Labels {
-		if err := validString(k, "Observation.labels"); err != nil {
-			return 0, err
-		}
-		if err := validString(v, "Observation.labels"); err != nil {
-			return 0, err
-		}
-		n += 1 + protowire.SizeBytes(entrySize(k, v))
-	}
-	if err := validString(o.InstanceID, "Observation.instance_id"); err != nil {
-		return 0, err
-	}
-	if err := validString(o.Source, "Observation.source"); err != nil {
-		return 0, err
-	}
-	n += sizeString(o.InstanceID) + sizeString(o.Source)
-	return n, nil
-}
-
 // appendObservation writes o as the generated code marshals a
 // pb.Observation: fields in number order, proto3 defaults left out, map
 // entries in the map's own order (which proto leaves unspecified too).
-// observationSize must have accepted o.
-func appendObservation(b []byte, o *Observation) []byte {
+// It refuses what proto.Marshal refuses: a string that is not UTF-8.
+func appendObservation(b []byte, o *Observation) ([]byte, error) {
+	var err error
+	str := func(num protowire.Number, s, field string) {
+		if err == nil && !utf8.ValidString(s) {
+			err = errInvalidUTF8{field}
+		}
+		b = appendString(b, num, s)
+	}
 	for i := range o.Addresses {
 		a := &o.Addresses[i]
 		b = protowire.AppendTag(b, fObsAddresses, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(addressSize(a)))
-		b = appendString(b, fAddrAddr, a.Addr)
-		b = appendString(b, fAddrType, a.Type)
-		b = appendString(b, fAddrVendor, a.Vendor)
+		str(fAddrAddr, a.Addr, "Address.addr")
+		str(fAddrType, a.Type, "Address.type")
+		str(fAddrVendor, a.Vendor, "Address.vendor")
 	}
 	for _, h := range o.Hostnames {
+		if err == nil && !utf8.ValidString(h) {
+			err = errInvalidUTF8{"Observation.hostnames"}
+		}
 		b = protowire.AppendTag(b, fObsHostnames, protowire.BytesType)
 		b = protowire.AppendString(b, h)
 	}
-	b = appendString(b, fObsStatus, o.Status)
-	b = appendString(b, fObsOS, o.OS)
+	str(fObsStatus, o.Status, "Observation.status")
+	str(fObsOS, o.OS, "Observation.os")
 	for i := range o.Services {
 		s := &o.Services[i]
 		b = protowire.AppendTag(b, fObsServices, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(serviceSize(s)))
-		b = appendString(b, fSvcProtocol, string(s.Protocol))
+		str(fSvcProtocol, string(s.Protocol), "Service.protocol")
 		if s.Port != 0 {
 			b = protowire.AppendTag(b, fSvcPort, protowire.VarintType)
 			b = protowire.AppendVarint(b, uint64(s.Port))
 		}
-		b = appendString(b, fSvcState, s.State)
-		b = appendString(b, fSvcName, s.Name)
-		b = appendString(b, fSvcProduct, s.Product)
-		b = appendString(b, fSvcVersion, s.Version)
+		str(fSvcState, s.State, "Service.state")
+		str(fSvcName, s.Name, "Service.name")
+		str(fSvcProduct, s.Product, "Service.product")
+		str(fSvcVersion, s.Version, "Service.version")
 	}
-	b = appendMap(b, fObsFacts, o.Facts)
-	b = appendMap(b, fObsLabels, o.Labels)
-	b = appendString(b, fObsInstanceID, o.InstanceID)
-	b = appendString(b, fObsSource, o.Source)
-	return b
+	if err == nil {
+		b, err = appendMap(b, fObsFacts, o.Facts, "Observation.facts")
+	}
+	if err == nil {
+		b, err = appendMap(b, fObsLabels, o.Labels, "Observation.labels")
+	}
+	str(fObsInstanceID, o.InstanceID, "Observation.instance_id")
+	str(fObsSource, o.Source, "Observation.source")
+	return b, err
 }
 
-func appendMap(b []byte, num protowire.Number, m map[string]string) []byte {
+func appendMap(b []byte, num protowire.Number, m map[string]string, field string) ([]byte, error) {
 	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return b, errInvalidUTF8{field}
+		}
 		b = protowire.AppendTag(b, num, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(entrySize(k, v)))
 		b = protowire.AppendTag(b, fMapKey, protowire.BytesType)
@@ -341,7 +302,7 @@ func appendMap(b []byte, num protowire.Number, m map[string]string) []byte {
 		b = protowire.AppendTag(b, fMapValue, protowire.BytesType)
 		b = protowire.AppendString(b, v)
 	}
-	return b
+	return b, nil
 }
 
 // ---- the host's end: decoding ----

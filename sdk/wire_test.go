@@ -659,3 +659,42 @@ func FuzzEncodeObservation(f *testing.F) {
 		}
 	})
 }
+
+// An observation's length takes one byte when it is short; longer ones
+// are moved up for a longer length, and the batch's length is written
+// before them once known. Batches of growing size through the pooled
+// buffers come out as proto.Marshal has them too.
+func TestEncoderLengthsOfEverySize(t *testing.T) {
+	svc := func(n int) []Service {
+		s := make([]Service, n)
+		for i := range s {
+			s[i] = Service{Protocol: TCP, Port: uint16(i + 1), State: "open", Name: "svc", Product: "a product", Version: "1.0"}
+		}
+		return s
+	}
+	var batches [][]Observation
+	for _, services := range []int{0, 1, 3, 4, 400, 1, 2000} {
+		batches = append(batches, []Observation{{Addresses: []Address{{Addr: "198.18.0.1", Type: "ipv4"}}, Services: svc(services)}})
+	}
+	batches = append(batches, nil, make([]Observation, 300))
+	pooled := &outgoingBatch{buffers: &bufferPool{}}
+	for i, obs := range batches {
+		want, err := proto.Marshal(oldMessage(obs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := newEncode(obs)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("batch %d: %v\n%x\nwant\n%x", i, err, got, want)
+		}
+		pooled.obs = obs
+		data, err := pooled.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := data.Materialize(); !bytes.Equal(b, want) {
+			t.Fatalf("batch %d through the pool: %x\nwant\n%x", i, b, want)
+		}
+		data.Free()
+	}
+}
