@@ -22,7 +22,10 @@ type Source interface {
 }
 
 // Emitter receives batches of observations during Discover. An error from
-// Emit (for example the host is shutting down) must end Discover.
+// Emit (for example the host is shutting down) must end Discover. The
+// observations of a batch may share their Facts and Labels maps (a
+// plugin's stream decoded by the host shares equal ones), so an Emitter
+// only reads them.
 type Emitter interface {
 	Emit(ctx context.Context, batch []Observation) error
 }

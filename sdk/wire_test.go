@@ -698,3 +698,31 @@ func TestEncoderLengthsOfEverySize(t *testing.T) {
 		data.Free()
 	}
 }
+
+// Observations that follow one with the same labels share its map; the
+// others get their own, and each reads what was sent.
+func TestDecoderSharesEqualMaps(t *testing.T) {
+	labels := []map[string]string{{"team": "a"}, {"team": "a"}, {"team": "b"}, {}, {"team": "b"}, nil}
+	obs := make([]Observation, len(labels))
+	for i, l := range labels {
+		obs[i] = Observation{Addresses: []Address{{Addr: fmt.Sprintf("198.18.0.%d", i), Type: "ipv4"}}, Labels: l}
+	}
+	b, err := newEncode(obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev incomingEvent
+	if err := ev.decode(b); err != nil {
+		t.Fatal(err)
+	}
+	got := ev.obs
+	for i := range labels {
+		if len(got[i].Labels) != len(labels[i]) || len(labels[i]) > 0 && !reflect.DeepEqual(got[i].Labels, labels[i]) {
+			t.Fatalf("observation %d: labels %v, sent %v", i, got[i].Labels, labels[i])
+		}
+	}
+	same := func(i, j int) bool { return reflect.ValueOf(got[i].Labels).Pointer() == reflect.ValueOf(got[j].Labels).Pointer() }
+	if !same(0, 1) || same(1, 2) {
+		t.Fatalf("maps shared wrongly: %p %p %p", got[0].Labels, got[1].Labels, got[2].Labels)
+	}
+}
