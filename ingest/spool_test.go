@@ -265,3 +265,40 @@ func TestDedupOverManyChunksIsTheLastReport(t *testing.T) {
 		})
 	}
 }
+
+// Hosts that carry the labels of the host before them share its map;
+// each still reads what it was reported with.
+func TestSpoolSharesTheMapsOfConsecutiveHosts(t *testing.T) {
+	s, err := NewSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	labels := []map[string]string{{"team": "a"}, {"team": "a"}, {"team": "b"}, {"team": "a"}, nil, {"team": "a"}}
+	var obs []sdk.Observation
+	for i, l := range labels {
+		obs = append(obs, sdk.Observation{Addresses: []sdk.Address{{Addr: fmt.Sprintf("198.18.0.%d", i), Type: "ipv4"}}, Labels: l,
+			Facts: map[string]string{"serial": fmt.Sprint(i)}})
+	}
+	if err := s.Add(obs); err != nil {
+		t.Fatal(err)
+	}
+	var got []sdk.Observation
+	if err := s.Each(2, func(b []*sdk.Observation) error {
+		for _, o := range b {
+			got = append(got, *o)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b map[string]string) bool { return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer() }
+	for i := range labels {
+		if !reflect.DeepEqual(got[i].Labels, labels[i]) || got[i].Facts["serial"] != fmt.Sprint(i) {
+			t.Fatalf("host %d: labels %v facts %v", i, got[i].Labels, got[i].Facts)
+		}
+	}
+	if !same(got[0].Labels, got[1].Labels) || same(got[1].Labels, got[2].Labels) || same(got[0].Facts, got[1].Facts) {
+		t.Fatalf("maps shared wrongly: %p %p %p, facts %p %p", got[0].Labels, got[1].Labels, got[2].Labels, got[0].Facts, got[1].Facts)
+	}
+}
