@@ -721,7 +721,9 @@ func TestDecoderSharesEqualMaps(t *testing.T) {
 			t.Fatalf("observation %d: labels %v, sent %v", i, got[i].Labels, labels[i])
 		}
 	}
-	same := func(i, j int) bool { return reflect.ValueOf(got[i].Labels).Pointer() == reflect.ValueOf(got[j].Labels).Pointer() }
+	same := func(i, j int) bool {
+		return reflect.ValueOf(got[i].Labels).Pointer() == reflect.ValueOf(got[j].Labels).Pointer()
+	}
 	if !same(0, 1) || same(1, 2) {
 		t.Fatalf("maps shared wrongly: %p %p %p", got[0].Labels, got[1].Labels, got[2].Labels)
 	}
