@@ -49,10 +49,11 @@ type Store struct {
 	db  *badger.DB
 	log hclog.Logger
 	// stopGC ends the value-log collector; gcDone is closed when it has.
-	stopGC chan struct{}
-	gcDone chan struct{}
-	chains chains
-	addrs  *addressFilter
+	stopGC  chan struct{}
+	gcDone  chan struct{}
+	chains  chains
+	addrs   *addressFilter
+	buffers txnBuffers
 	// loaded is closed once the address filter holds the stored keys.
 	loaded chan struct{}
 }
@@ -281,12 +282,13 @@ func (s *Store) Update(ctx context.Context, fn func(*Txn) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t := &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs}
+		t := &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs, buffers: &s.buffers}
 		err := fn(t)
 		if err == nil {
 			err = s.commit(t)
 		}
 		t.discard()
+		t.recycle()
 		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -304,13 +306,15 @@ func (s *Store) UpdateAsync(ctx context.Context, fn func(*Txn) error, done func(
 		done(err)
 		return
 	}
-	t := &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs}
+	t := &Txn{txn: s.db.NewTransaction(true), addrs: s.addrs, buffers: &s.buffers}
 	if err := fn(t); err != nil {
 		t.discard()
+		t.recycle()
 		done(err)
 		return
 	}
 	s.commitAsync(t, func(err error) {
+		t.recycle()
 		if errors.Is(err, badger.ErrConflict) {
 			err = s.Update(ctx, fn)
 		}

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -29,15 +31,77 @@ type Txn struct {
 	// chains (chain.go); scratch is reused to encode them.
 	links   []link
 	scratch []byte
+	digest  hash.Hash // hashes the versions for their links
 	// addrs is the store's address filter in a read-write transaction;
 	// addrUse is what this transaction read and wrote through it.
 	addrs   *addressFilter
 	addrUse *addressUse
 	// arena holds the keys and values of the asset records this
 	// transaction hands to Badger, which keeps them until the commit:
-	// carved from one chunk instead of allocated one by one, and never
-	// reused (a retried transaction is a new Txn).
-	arena []byte
+	// carved from chunks instead of allocated one by one. chunks are the
+	// chunks taken, which go back to buffers once Badger is done with
+	// them (recycle); a retried transaction is a new Txn.
+	arena   []byte
+	chunks  [][]byte
+	buffers *txnBuffers
+}
+
+// txnBuffers keeps the arena chunks and link lists of transactions that
+// ended for the next ones: a million new hosts filled about 500 MB of
+// chunks, each used once.
+type txnBuffers struct {
+	mu     sync.Mutex
+	chunks [][]byte
+	links  [][]link
+}
+
+// keptBuffers bounds what txnBuffers holds: enough for the transactions
+// the ingest workers have in flight.
+const keptBuffers = 64
+
+func (b *txnBuffers) chunk() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := len(b.chunks); n > 0 {
+		c := b.chunks[n-1]
+		b.chunks = b.chunks[:n-1]
+		return c[:0]
+	}
+	return make([]byte, 0, arenaChunk)
+}
+
+func (b *txnBuffers) linkList() []link {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := len(b.links); n > 0 {
+		l := b.links[n-1]
+		b.links = b.links[:n-1]
+		return l
+	}
+	return make([]link, 0, 256)
+}
+
+// recycle hands t's chunks and links to its buffers. Only once Badger
+// has ended the commit (or the transaction was discarded) is nothing left
+// that points into them: Badger copies keys and values into its value log
+// and memtable, the address filter keeps hashes, the chain what it staged.
+func (t *Txn) recycle() {
+	if t.buffers == nil {
+		return
+	}
+	b := t.buffers
+	b.mu.Lock()
+	for _, c := range t.chunks {
+		if len(b.chunks) < keptBuffers {
+			b.chunks = append(b.chunks, c)
+		}
+	}
+	if cap(t.links) > 0 && len(b.links) < keptBuffers {
+		clear(t.links) // the refs point into the chunks
+		b.links = append(b.links, t.links[:0])
+	}
+	b.mu.Unlock()
+	t.arena, t.chunks, t.links = nil, nil, nil
 }
 
 // discard ends a transaction that did not commit.
@@ -75,7 +139,12 @@ func (t *Txn) room(n int) []byte {
 		if n > arenaChunk/8 {
 			return make([]byte, 0, n) // a large record gets its own array
 		}
-		t.arena = make([]byte, 0, arenaChunk)
+		if t.buffers != nil {
+			t.arena = t.buffers.chunk()
+			t.chunks = append(t.chunks, t.arena)
+		} else {
+			t.arena = make([]byte, 0, arenaChunk)
+		}
 	}
 	return t.arena[len(t.arena):]
 }
@@ -356,13 +425,20 @@ func (t *Txn) PutVersion(prev *model.Asset, v *model.Version) error {
 	// (TestPutVersionDigestIsTheVersions).
 	vtag := rec[0] - codecAssetV2 + codecVersionV1 // assetTag(codecVersionV1, a)
 	t.scratch = appendUvarint(appendString(append(t.scratch[:0], vtag), v.AssetID), v.Version)
-	d := sha256.New()
+	if t.digest == nil {
+		t.digest = sha256.New()
+	}
+	d := t.digest
+	d.Reset()
 	d.Write(t.scratch)
 	d.Write(rec[bodyEnd+1:])
 	d.Write(rec[1:bodyEnd])
 	var digest [sha256.Size]byte
 	d.Sum(digest[:0])
 	ref := t.keep(appendVersionRef(t.room(versionRefSize(v)), v))
+	if t.links == nil && t.buffers != nil {
+		t.links = t.buffers.linkList()
+	}
 	t.links = append(t.links, link{tenant: a.Tenant, kind: linkVersion, time: v.Time, digest: digest, ref: ref})
 	return nil
 }

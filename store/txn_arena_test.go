@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,20 +79,76 @@ func TestPutVersionDigestIsTheVersions(t *testing.T) {
 // index entries PutVersion carves from its arena: each holds exactly the
 // bytes of its own encoding after the whole transaction is written and
 // committed, however many chunks it took.
+//
+// The chunks and link lists of a transaction that ended serve the next
+// ones: the versions go in one transaction, then in many, written by
+// Update and by UpdateAsync with several commits in flight, so that
+// chunks are taken again while other commits are still being written.
 func TestPutVersionRecordsSurviveTheirTransaction(t *testing.T) {
-	st := openTemp(t, t.TempDir())
-	t.Cleanup(func() { st.Close() })
-	vs := arenaVersions(3000)
-	if err := st.Update(context.Background(), func(tx *Txn) error {
-		for i := range vs {
-			if err := tx.PutVersion(nil, &vs[i]); err != nil {
-				return err
+	for _, tc := range []struct {
+		name string
+		per  int
+	}{{"one transaction", 3000}, {"recycled chunks", 90}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openTemp(t, t.TempDir())
+			t.Cleanup(func() { st.Close() })
+			vs := arenaVersions(3000)
+			putVersionsInTransactions(t, st, vs, tc.per)
+			checkArenaVersions(t, st, vs)
+			if rep := verifyOne(t, st, model.DefaultTenant); !rep.OK() || rep.Versions != uint64(len(vs)) {
+				t.Fatalf("chain: %+v", rep)
 			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+		})
 	}
+}
+
+// putVersionsInTransactions writes vs in transactions of per versions,
+// built by four goroutines at once as the ingest workers build them.
+func putVersionsInTransactions(t *testing.T, st *Store, vs []model.Version, per int) {
+	t.Helper()
+	ctx := context.Background()
+	parts := make(chan []model.Version)
+	errs := make(chan error, len(vs)/per+1)
+	var builders, commits sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		builders.Add(1)
+		go func() {
+			defer builders.Done()
+			n := 0
+			for part := range parts {
+				put := func(tx *Txn) error {
+					for i := range part {
+						if err := tx.PutVersion(nil, &part[i]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				if n++; n%3 == 0 {
+					errs <- st.Update(ctx, put)
+					continue
+				}
+				commits.Add(1)
+				st.UpdateAsync(ctx, put, func(err error) { errs <- err; commits.Done() })
+			}
+		}()
+	}
+	for start := 0; start < len(vs); start += per {
+		parts <- vs[start:min(start+per, len(vs))]
+	}
+	close(parts)
+	builders.Wait()
+	commits.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func checkArenaVersions(t *testing.T, st *Store, vs []model.Version) {
+	t.Helper()
 	if err := st.View(context.Background(), func(tx *Txn) error {
 		for i := range vs {
 			v := &vs[i]
