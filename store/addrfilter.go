@@ -90,9 +90,10 @@ type addressUse struct {
 	spoiled bool
 	// written is the transaction's own: the keys it wrote an entry for
 	// (true) or made an address-born asset for (false); they enter the
-	// filter when it commits.
-	written map[uint64]bool
-	reading bool // registered among the filter's readers
+	// filter before it commits (announce), or when it does.
+	written   map[uint64]bool
+	announced bool // written is in the filter
+	reading   bool // registered among the filter's readers
 }
 
 // bloomLayer is a blocked Bloom filter: a key's probes all fall into one
@@ -251,6 +252,32 @@ func (f *addressFilter) lookup(key []byte, t *Txn) addressLookup {
 	return noHolder
 }
 
+// announce adds the keys t wrote to the filter ahead of its commit, so
+// that the commit, which waits its turn in the chain of commits, has less
+// to do. A key the filter holds before (or without) its write only makes
+// a reader look in the store: for the index entry, or for the asset the
+// address makes, and Badger tracks both reads for conflicts. What the
+// commit must do itself is spoil the blind readers of the keys.
+func (f *addressFilter) announce(t *Txn) {
+	u := t.addrUse
+	if u == nil || len(u.written) == 0 {
+		return
+	}
+	f.mu.Lock()
+	f.add(u)
+	f.mu.Unlock()
+	u.announced = true
+}
+
+func (f *addressFilter) add(u *addressUse) {
+	for h, explicit := range u.written {
+		f.held.addLocked(h)
+		if explicit {
+			f.explicit.addLocked(h)
+		}
+	}
+}
+
 // commit runs commitTs, which makes Badger give t its commit timestamp,
 // unless a writer spoiled one of t's blind reads: then t conflicts. The
 // keys t wrote enter the filter and spoil the other blind readers.
@@ -266,11 +293,8 @@ func (f *addressFilter) commit(t *Txn, commitTs func()) error {
 		return fmt.Errorf("an address this transaction found free was taken meanwhile: %w", badger.ErrConflict)
 	}
 	if len(u.written) > 0 {
-		for h, explicit := range u.written {
-			f.held.addLocked(h)
-			if explicit {
-				f.explicit.addLocked(h)
-			}
+		if !u.announced {
+			f.add(u)
 		}
 		for r := range f.readers {
 			r.mu.Lock()

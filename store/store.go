@@ -313,6 +313,9 @@ func (s *Store) UpdateAsync(ctx context.Context, fn func(*Txn) error, done func(
 		done(err)
 		return
 	}
+	if t.addrs != nil {
+		t.addrs.announce(t)
+	}
 	s.commitAsync(t, func(err error) {
 		t.recycle()
 		if errors.Is(err, badger.ErrConflict) {
