@@ -12,6 +12,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 	pb "github.com/sollwert/sollwert/sdk/proto/pluginv1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 )
 
 // Plugin is what one plugin binary serves: a source, a sink, or both.
@@ -188,11 +191,20 @@ func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_Discov
 	ctx := hclog.WithContext(stream.Context(), log)
 	// One outgoingBatch for the run, its scratch kept from batch to batch;
 	// the lock keeps a source that emits from several goroutines from
-	// sending on the stream at once, which gRPC does not allow.
+	// encoding at once. Emit encodes a batch, which then holds nothing of
+	// the source's, and a sender goroutine writes it to the stream while
+	// the source builds the next (gRPC allows one sender at a time).
 	var (
-		mu  sync.Mutex
-		out = outgoingBatch{buffers: &s.buffers}
+		mu   sync.Mutex
+		out  = outgoingBatch{buffers: &s.buffers}
+		send = newBatchSender(stream)
 	)
+	stop := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return send.stop()
+	}
+	defer stop()
 	emit := EmitterFunc(func(ctx context.Context, batch []Observation) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -200,17 +212,23 @@ func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_Discov
 			n := min(len(batch), batchLimit)
 			var err error
 			if s.wire {
-				// wireCodec encodes the observations during SendMsg,
-				// which keeps no reference to them once it returns.
 				out.obs = batch[:n]
-				err = stream.SendMsg(&out)
+				var data mem.BufferSlice
+				if data, err = out.marshal(); err == nil {
+					err = send.send(ctx, data)
+				} else {
+					// What SendMsg said when it encoded the batch itself.
+					err = status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+				}
 				out.obs = nil
 			} else {
 				msg := &pb.ObservationBatch{Observations: make([]*pb.Observation, n)}
 				for i := range batch[:n] {
 					msg.Observations[i] = observationToPB(&batch[i])
 				}
-				err = stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Batch{Batch: msg}})
+				err = send.sync(func() error {
+					return stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Batch{Batch: msg}})
+				})
 			}
 			if err != nil {
 				return fmt.Errorf("send observations to the host: %w", err)
@@ -227,9 +245,82 @@ func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_Discov
 	if err != nil {
 		return err
 	}
+	if err := stop(); err != nil {
+		return fmt.Errorf("send observations to the host: %w", err)
+	}
 	return stream.Send(&pb.DiscoverEvent{Event: &pb.DiscoverEvent_Result{
 		Result: &pb.Result{Scope: scopeToPB(res.Scope), Warnings: res.Warnings},
 	}})
+}
+
+// batchSender writes encoded batches to a Discover stream from a
+// goroutine of its own, one behind the Emit that encoded them.
+type batchSender struct {
+	stream  grpc.ServerStream
+	batches chan mem.BufferSlice
+	done    chan struct{}
+	err     error // the first failed send; read after done or under the channel's order
+	stopped bool
+}
+
+func newBatchSender(stream grpc.ServerStream) *batchSender {
+	b := &batchSender{stream: stream, batches: make(chan mem.BufferSlice, 1), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *batchSender) run() {
+	defer close(b.done)
+	for data := range b.batches {
+		if b.err != nil {
+			data.Free()
+			continue
+		}
+		// wireCodec passes the encoded batch through; gRPC frees it.
+		if err := b.stream.SendMsg(encodedBatch{data}); err != nil {
+			b.err = err
+		}
+	}
+}
+
+// send queues data, or returns why the stream cannot take it.
+func (b *batchSender) send(ctx context.Context, data mem.BufferSlice) error {
+	select {
+	case <-b.done:
+		data.Free()
+		return b.err
+	default:
+	}
+	select {
+	case b.batches <- data:
+		return nil
+	case <-b.done:
+		data.Free()
+		return b.err
+	case <-ctx.Done():
+		data.Free()
+		return ctx.Err()
+	}
+}
+
+// sync runs fn, which sends on the stream itself, once every queued batch
+// has been sent.
+func (b *batchSender) sync(fn func() error) error {
+	if err := b.stop(); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// stop waits until the queued batches are sent and returns the first
+// send that failed; nothing is sent through b afterwards.
+func (b *batchSender) stop() error {
+	if !b.stopped {
+		b.stopped = true
+		close(b.batches)
+	}
+	<-b.done
+	return b.err
 }
 
 type sinkServer struct {

@@ -44,11 +44,18 @@ func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) 
 func (wireCodec) Name() string { return grpcproto.Name }
 
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if b, ok := v.(*outgoingBatch); ok {
+	switch b := v.(type) {
+	case *outgoingBatch:
 		return b.marshal()
+	case encodedBatch:
+		return b.data, nil
 	}
 	return protoCodec().Marshal(v)
 }
+
+// encodedBatch is a batch outgoingBatch.marshal encoded already, sent as
+// it is.
+type encodedBatch struct{ data mem.BufferSlice }
 
 func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	ev, ok := v.(*incomingEvent)
