@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/sollwert/sollwert/sdk/proto/pluginv1"
@@ -168,5 +169,47 @@ func TestPluginRefusesInvalidUTF8AsBefore(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "error while marshaling") || !strings.Contains(err.Error(), "invalid UTF-8") {
 			t.Errorf("wire %t: got %v", wire, err)
 		}
+	}
+}
+
+// endlessSource emits batches until its Emit fails, and reports how.
+type endlessSource struct{ ended chan error }
+
+func (endlessSource) Describe(context.Context) (Description, error)   { return Description{}, nil }
+func (endlessSource) Validate(context.Context, json.RawMessage) error { return nil }
+func (s endlessSource) Discover(ctx context.Context, _ DiscoverRequest, emit Emitter) (Result, error) {
+	batch := genObservations(rand.New(rand.NewPCG(1, 1)), 100, false)
+	for {
+		if err := emit.Emit(ctx, batch); err != nil {
+			s.ended <- err
+			return Result{}, err
+		}
+	}
+}
+
+// The host decodes ahead of the Emitter; when the Emitter fails, Discover
+// returns its error and the plugin's Emit fails too, so the run ends at
+// both ends.
+func TestDiscoverEndsWhenTheEmitterFails(t *testing.T) {
+	src := endlessSource{ended: make(chan error, 1)}
+	remote := serveWith(t, grpcServer(nil), &sourceServer{impl: src, log: hclog.NewNullLogger(), wire: true})
+	full := errors.New("store is full")
+	calls := 0
+	_, err := remote.Discover(context.Background(), DiscoverRequest{}, EmitterFunc(func(context.Context, []Observation) error {
+		if calls++; calls == 3 {
+			return full
+		}
+		return nil
+	}))
+	if !errors.Is(err, full) || calls != 3 {
+		t.Fatalf("error %v after %d batches", err, calls)
+	}
+	select {
+	case err := <-src.ended:
+		if err == nil {
+			t.Fatal("the plugin's Emit did not fail")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the plugin kept emitting after the host stopped")
 	}
 }
