@@ -258,13 +258,15 @@ func (s *sourceServer) Discover(req *pb.DiscoverRequest, stream pb.Source_Discov
 type batchSender struct {
 	stream  grpc.ServerStream
 	batches chan mem.BufferSlice
-	done    chan struct{}
-	err     error // the first failed send; read after done or under the channel's order
-	stopped bool
+	// failed is closed once a send has failed with err; done once the
+	// goroutine has ended.
+	failed, done chan struct{}
+	err          error
+	stopped      bool
 }
 
 func newBatchSender(stream grpc.ServerStream) *batchSender {
-	b := &batchSender{stream: stream, batches: make(chan mem.BufferSlice, 1), done: make(chan struct{})}
+	b := &batchSender{stream: stream, batches: make(chan mem.BufferSlice, 1), failed: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -279,6 +281,7 @@ func (b *batchSender) run() {
 		// wireCodec passes the encoded batch through; gRPC frees it.
 		if err := b.stream.SendMsg(encodedBatch{data}); err != nil {
 			b.err = err
+			close(b.failed)
 		}
 	}
 }
@@ -286,7 +289,7 @@ func (b *batchSender) run() {
 // send queues data, or returns why the stream cannot take it.
 func (b *batchSender) send(ctx context.Context, data mem.BufferSlice) error {
 	select {
-	case <-b.done:
+	case <-b.failed:
 		data.Free()
 		return b.err
 	default:
@@ -294,7 +297,7 @@ func (b *batchSender) send(ctx context.Context, data mem.BufferSlice) error {
 	select {
 	case b.batches <- data:
 		return nil
-	case <-b.done:
+	case <-b.failed:
 		data.Free()
 		return b.err
 	case <-ctx.Done():
