@@ -59,26 +59,21 @@ type txnBuffers struct {
 // the ingest workers have in flight.
 const keptBuffers = 64
 
-func (b *txnBuffers) chunk() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if n := len(b.chunks); n > 0 {
-		c := b.chunks[n-1]
-		b.chunks = b.chunks[:n-1]
-		return c[:0]
-	}
-	return make([]byte, 0, arenaChunk)
-}
+func (b *txnBuffers) chunk() []byte { return takeBuffer(&b.mu, &b.chunks, arenaChunk) }
 
-func (b *txnBuffers) linkList() []link {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if n := len(b.links); n > 0 {
-		l := b.links[n-1]
-		b.links = b.links[:n-1]
-		return l
+func (b *txnBuffers) linkList() []link { return takeBuffer(&b.mu, &b.links, 256) }
+
+// takeBuffer returns the last of kept, emptied, or a new slice with room
+// for size elements.
+func takeBuffer[T any](mu *sync.Mutex, kept *[][]T, size int) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(*kept); n > 0 {
+		b := (*kept)[n-1]
+		*kept = (*kept)[:n-1]
+		return b[:0]
 	}
-	return make([]link, 0, 256)
+	return make([]T, 0, size)
 }
 
 // recycle hands t's chunks and links to its buffers. Only once Badger
