@@ -164,6 +164,11 @@ func SecretFile(t testing.TB, dir, value string) string {
 // real switch's size.
 func (a *Agent) Populate(t testing.TB, ifaces, neighbours int) {
 	t.Helper()
+	// Without IPv6 the new links learn no neighbours of their own, so the
+	// tables hold what was added and stay as they are.
+	if out, err := a.Net.Command("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl: %v\n%s", err, out)
+	}
 	var b strings.Builder
 	for i := 0; i < ifaces/2; i++ {
 		fmt.Fprintf(&b, "link add swa%d type veth peer name swb%d\nlink set swa%d up\nlink set swb%d up\n", i, i, i, i)
@@ -179,5 +184,33 @@ func (a *Agent) Populate(t testing.TB, ifaces, neighbours int) {
 	}
 	if out, err := exec.Command("ip", "-n", a.Net.Name, "-batch", batch).CombinedOutput(); err != nil {
 		t.Fatalf("ip -batch: %v\n%s", err, out)
+	}
+	a.waitInterfaces(t, ifaces)
+}
+
+// waitInterfaces returns once the agent counts at least n interfaces
+// (IF-MIB ifNumber): snmpd reads the interface table into a cache it
+// refreshes every few seconds, so interfaces added after it started are
+// not walked at once.
+func (a *Agent) waitInterfaces(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	seen := -1
+	for {
+		g := &gosnmp.GoSNMP{Target: a.Addr.String(), Port: uint16(a.Port), Community: Community, Version: gosnmp.Version2c,
+			Timeout: time.Second, Retries: 0}
+		if g.Connect() == nil {
+			r, err := g.Get([]string{".1.3.6.1.2.1.2.1.0"})
+			g.Conn.Close()
+			if err == nil && len(r.Variables) == 1 {
+				if seen = int(gosnmp.ToBigInt(r.Variables[0].Value).Int64()); seen >= n {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snmpd counts %d interfaces a minute after %d were added", seen, n)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
