@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"cmp"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -157,41 +158,36 @@ func (d *dedup) seal() {
 		}
 		return
 	}
-	// A heap of the chunks by their next report.
-	heads := make([][]ipReport, 0, len(d.chunks))
+	h := reportHeap{}
 	for _, c := range d.chunks {
 		if len(c) > 0 {
-			heads = append(heads, c)
+			h = append(h, c)
 		}
 	}
-	less := func(x, y int) bool { return compareReports(&heads[x][0], &heads[y][0]) < 0 }
-	down := func(x int) {
-		for {
-			least, l, r := x, 2*x+1, 2*x+2
-			if l < len(heads) && less(l, least) {
-				least = l
-			}
-			if r < len(heads) && less(r, least) {
-				least = r
-			}
-			if least == x {
-				return
-			}
-			heads[x], heads[least] = heads[least], heads[x]
-			x = least
+	heap.Init(&h)
+	for len(h) > 0 {
+		visit(&h[0][0])
+		if h[0] = h[0][1:]; len(h[0]) == 0 {
+			heap.Pop(&h)
+		} else {
+			heap.Fix(&h, 0)
 		}
 	}
-	for x := len(heads)/2 - 1; x >= 0; x-- {
-		down(x)
-	}
-	for len(heads) > 0 {
-		visit(&heads[0][0])
-		if heads[0] = heads[0][1:]; len(heads[0]) == 0 {
-			heads[0] = heads[len(heads)-1]
-			heads = heads[:len(heads)-1]
-		}
-		down(0)
-	}
+}
+
+// reportHeap orders sorted chunks by their first report, to walk them
+// together.
+type reportHeap [][]ipReport
+
+func (h reportHeap) Len() int           { return len(h) }
+func (h reportHeap) Less(i, j int) bool { return compareReports(&h[i][0], &h[j][0]) < 0 }
+func (h reportHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *reportHeap) Push(x any)        { *h = append(*h, x.([]ipReport)) }
+func (h *reportHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
 }
 
 // inOrder reports whether sorted chunks follow each other in address

@@ -337,10 +337,9 @@ func (s *remoteSource) Discover(ctx context.Context, req DiscoverRequest, emit E
 		return Result{}, s.c.callError("discover", ctx, err)
 	}
 	// One goroutine receives, decodes and checks the stream while this
-	// one hands the batches to emit: decoding the next message overlaps
-	// with the host taking in the last (a million hosts streamed in about
-	// two thirds of the time). The channel holds one batch, so the
-	// decoder runs at most two ahead of emit.
+	// one hands the batches to emit, so that decoding the next message
+	// overlaps with the host taking in the last. The channel holds one
+	// batch: the decoder runs at most two ahead of emit.
 	batches := make(chan []Observation, 1)
 	var (
 		res     *Result
